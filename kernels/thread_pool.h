@@ -1,0 +1,76 @@
+// The kernels' persistent worker pool.
+//
+// Contract:
+//  - One process-wide pool (ThreadPool::Global()) with NumThreads()-1 sleeping workers; the calling
+//    thread is the remaining participant. ParallelFor(n, fn) runs fn(i) exactly once for every
+//    i in [0, n), distributing indices dynamically, and returns when all calls have finished.
+//  - fn must not throw. Calls from inside a running task (nested) or from a second thread while a
+//    job is in flight run serially on the calling thread, so ParallelFor never deadlocks.
+//  - SetNumThreads(n) (n < 1 means hardware concurrency) restarts the workers; it must not be
+//    called while a ParallelFor is running. With GF_HAVE_OPENBLAS it also sets the BLAS threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace gf::kernels {
+
+class ThreadPool {
+ public:
+  static ThreadPool& Global();
+
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+  ~ThreadPool();
+
+  void SetNumThreads(int n);
+  int num_threads() const { return num_threads_; }
+
+  template <typename Fn>
+  void ParallelFor(int64_t n, Fn&& fn) {
+    using F = std::remove_reference_t<Fn>;
+    auto trampoline = [](void* ctx, int64_t i) { (*static_cast<F*>(ctx))(i); };
+    Run(n, trampoline, const_cast<void*>(static_cast<const void*>(&fn)));
+  }
+
+ private:
+  using TaskFn = void (*)(void* ctx, int64_t index);
+
+  ThreadPool();
+  void Run(int64_t n, TaskFn fn, void* ctx);
+  void StartWorkers(int count);
+  void StopWorkers();
+  void WorkerLoop();
+  // Claims and runs indices of the current job until none are left.
+  void DrainCurrentJob();
+
+  int num_threads_ = 1;
+  std::vector<std::thread> workers_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;      // workers wait for a new job (or shutdown)
+  std::condition_variable finished_;  // the caller waits for the workers to leave the job
+  uint64_t generation_ = 0;           // bumped per job, guarded by mutex_
+  bool shutdown_ = false;             // guarded by mutex_
+  int active_workers_ = 0;            // workers inside the current job, guarded by mutex_
+
+  std::atomic<bool> busy_{false};  // a job is in flight
+  TaskFn job_fn_ = nullptr;
+  void* job_ctx_ = nullptr;
+  int64_t job_size_ = 0;
+  std::atomic<int64_t> next_index_{0};
+};
+
+// Shorthand for ThreadPool::Global().ParallelFor.
+template <typename Fn>
+void ParallelFor(int64_t n, Fn&& fn) {
+  ThreadPool::Global().ParallelFor(n, std::forward<Fn>(fn));
+}
+
+}  // namespace gf::kernels

@@ -1,0 +1,29 @@
+#include "tests/test_support.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace gf::testing {
+
+std::string SharedDir() {
+  if (const char* env = std::getenv("GF_SHARED_DIR"); env != nullptr && *env != '\0') return env;
+  return GF_SHARED_DIR;
+}
+
+std::string SourceDir() { return GF_SOURCE_DIR; }
+
+std::string GoldenCaseDir(const std::string& name) { return SharedDir() + "/golden/" + name; }
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::random_device rd;
+  auto base = std::filesystem::temp_directory_path();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto path = base / (prefix + "-" + std::to_string(rd()));
+    std::error_code ec;
+    if (std::filesystem::create_directory(path, ec)) return path.string();
+  }
+  return (base / prefix).string();
+}
+
+}  // namespace gf::testing
