@@ -44,12 +44,18 @@ void ThreadPool::SetNumThreads(int n) {
 }
 
 void ThreadPool::StartWorkers(int count) {
+  uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     shutdown_ = false;
+    generation = generation_;
   }
   workers_.reserve(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  // Each worker starts from the generation current now, so it cannot miss a job posted before it
+  // first takes the lock.
+  for (int i = 0; i < count; ++i) {
+    workers_.emplace_back([this, generation] { WorkerLoop(generation); });
+  }
 }
 
 void ThreadPool::StopWorkers() {
@@ -62,12 +68,7 @@ void ThreadPool::StopWorkers() {
   workers_.clear();
 }
 
-void ThreadPool::WorkerLoop() {
-  uint64_t seen_generation;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    seen_generation = generation_;
-  }
+void ThreadPool::WorkerLoop(uint64_t seen_generation) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);

@@ -46,7 +46,7 @@ class ThreadPool {
   void Run(int64_t n, TaskFn fn, void* ctx);
   void StartWorkers(int count);
   void StopWorkers();
-  void WorkerLoop();
+  void WorkerLoop(uint64_t seen_generation);
   // Claims and runs indices of the current job until none are left.
   void DrainCurrentJob();
 

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <random>
 
+#include "kernels/kernels.h"
+
 namespace gf::testing {
 
 std::string SharedDir() {
@@ -27,3 +29,13 @@ std::string MakeTempDir(const std::string& prefix) {
 }
 
 }  // namespace gf::testing
+
+namespace {
+// GF_TEST_THREADS=N pins the kernel thread count for a test run (e.g. 1 for bitwise repeatability).
+[[maybe_unused]] const bool kThreadsApplied = [] {
+  if (const char* env = std::getenv("GF_TEST_THREADS"); env != nullptr && *env != '\0') {
+    gf::kernels::SetNumThreads(std::atoi(env));
+  }
+  return true;
+}();
+}  // namespace

@@ -106,28 +106,29 @@ TEST_F(WorldVocabTest, EveryEntryDecodesToItsBytes) {
   EXPECT_EQ(count, 65529);
   EXPECT_GT(compared_exactly, 64000);
   // Ids 1..256 are the single bytes.
-  for (int b = 0; b < 256; ++b) EXPECT_EQ(tok().TokenBytes(b + 1), std::string(1, static_cast<char>(b)));
+  for (int b = 0; b < 256; ++b)
+    EXPECT_EQ(tok().TokenBytes(b + 1), std::string(1, static_cast<char>(b)));
 }
 
 TEST_F(WorldVocabTest, EscapesFollowPythonSemantics) {
   EXPECT_EQ(tok().TokenBytes(0), "<|endoftext|>");
-  EXPECT_EQ(tok().TokenBytes(11), "\n");          // '\n'
-  EXPECT_EQ(tok().TokenBytes(14), "\r");          // '\r'
-  EXPECT_EQ(tok().TokenBytes(33), " ");           // ' '
-  EXPECT_EQ(tok().TokenBytes(35), "\"");          // '"'
-  EXPECT_EQ(tok().TokenBytes(40), "'");           // "'"
-  EXPECT_EQ(tok().TokenBytes(93), "\\");          // '\\'
-  EXPECT_EQ(tok().TokenBytes(128), "\x7f");       // '\x7f'
-  EXPECT_EQ(tok().TokenBytes(129), "\x80");       // b'\x80': a raw byte
-  EXPECT_EQ(tok().TokenBytes(261), "\n\n");       // '\n\n'
-  EXPECT_EQ(tok().TokenBytes(263), "\r\n");       // '\r\n'
-  EXPECT_EQ(tok().TokenBytes(379), "\"'");        // '"\''
-  EXPECT_EQ(tok().TokenBytes(435), "'\"");        // '\'"'
-  EXPECT_EQ(tok().TokenBytes(2412), "\x82\xac");  // b'\x82\xac'
-  EXPECT_EQ(tok().TokenBytes(2423), "\xc2\x80");  // '\x80': code point U+0080
-  EXPECT_EQ(tok().TokenBytes(9804), "\xe2\x80\x82");                      // '\u2002'
-  EXPECT_EQ(tok().TokenBytes(43271), "\xe2\x80\x8b\xe2\x80\x8b");         // '\u200b\u200b'
-  EXPECT_EQ(tok().TokenBytes(20000), " G\xc3\xbc");                       // ' Gü'
+  EXPECT_EQ(tok().TokenBytes(11), "\n");                           // '\n'
+  EXPECT_EQ(tok().TokenBytes(14), "\r");                           // '\r'
+  EXPECT_EQ(tok().TokenBytes(33), " ");                            // ' '
+  EXPECT_EQ(tok().TokenBytes(35), "\"");                           // '"'
+  EXPECT_EQ(tok().TokenBytes(40), "'");                            // "'"
+  EXPECT_EQ(tok().TokenBytes(93), "\\");                           // '\\'
+  EXPECT_EQ(tok().TokenBytes(128), "\x7f");                        // '\x7f'
+  EXPECT_EQ(tok().TokenBytes(129), "\x80");                        // b'\x80': a raw byte
+  EXPECT_EQ(tok().TokenBytes(261), "\n\n");                        // '\n\n'
+  EXPECT_EQ(tok().TokenBytes(263), "\r\n");                        // '\r\n'
+  EXPECT_EQ(tok().TokenBytes(379), "\"'");                         // '"\''
+  EXPECT_EQ(tok().TokenBytes(435), "'\"");                         // '\'"'
+  EXPECT_EQ(tok().TokenBytes(2412), "\x82\xac");                   // b'\x82\xac'
+  EXPECT_EQ(tok().TokenBytes(2423), "\xc2\x80");                   // '\x80': code point U+0080
+  EXPECT_EQ(tok().TokenBytes(9804), "\xe2\x80\x82");               // '\u2002'
+  EXPECT_EQ(tok().TokenBytes(43271), "\xe2\x80\x8b\xe2\x80\x8b");  // '\u200b\u200b'
+  EXPECT_EQ(tok().TokenBytes(20000), " G\xc3\xbc");                // ' Gü'
   EXPECT_EQ(tok().TokenBytes(65529), std::string(128, ' '));
 }
 
@@ -171,11 +172,14 @@ TEST_F(WorldVocabTest, GoldenCases) {
     ASSERT_TRUE(note && b64 && ids_json);
     const std::string bytes = Base64Decode(b64->as_string());
     std::vector<TokenId> expected;
-    for (const JsonValue& id : ids_json->items()) expected.push_back(static_cast<TokenId>(id.as_int()));
+    for (const JsonValue& id : ids_json->items())
+      expected.push_back(static_cast<TokenId>(id.as_int()));
     ASSERT_FALSE(expected.empty());
     EXPECT_EQ(tok().Encode(bytes), expected) << note->as_string();
     EXPECT_EQ(tok().Decode(expected), bytes) << note->as_string();
-    if (note->as_string() == "text") EXPECT_EQ(c.Find("text")->as_string(), bytes);
+    if (note->as_string() == "text") {
+      EXPECT_EQ(c.Find("text")->as_string(), bytes);
+    }
   }
 }
 
@@ -218,8 +222,9 @@ class GreedyOracle {
 TEST_F(WorldVocabTest, RandomInputsRoundTripAndMatchTheOracle) {
   const GreedyOracle oracle(tok());
   std::mt19937 rng(20240716);
-  const std::vector<std::string> pieces = {"a", "e", " ", "the", "\n", "\xc3\xa9", "\xe4\xb8\xad",
-                                           "\xf0\x9f\x98\x80", "<|endoftext|>", "<|", ",", "1"};
+  const std::vector<std::string> pieces = {
+      "a",  "e", " ", "the", "\n", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "<|endoftext|>",
+      "<|", ",", "1"};
   for (int trial = 0; trial < 300; ++trial) {
     std::string text;
     const int length = std::uniform_int_distribution<int>(0, 400)(rng);
@@ -263,19 +268,19 @@ std::string SingleByteLines() {
 
 TEST(WorldTokenizerFromTextTest, ParsesEveryLiteralKind) {
   const std::string extra =
-      "300 '\\x80' 2\n"           // str \x: code point U+0080
-      "301 b'\\x80\\xff' 2\n"     // bytes \x: raw bytes
+      "300 '\\x80' 2\n"        // str \x: code point U+0080
+      "301 b'\\x80\\xff' 2\n"  // bytes \x: raw bytes
       "302 '\\u00e9t\\u00e9' 5\n"
       "303 \"it's\" 4\n"
       "304 '\\'\\\"\\\\' 3\n"
       "305 '\\n\\t\\r' 3\n"
       "306 'caf\xc3\xa9 \xf0\x9f\x98\x80' 10\n"  // raw UTF-8, including a non-BMP character
       "307 '\\U0001F600' 4\n"
-      "308 '\\101\\0' 2\n"        // octal escapes
+      "308 '\\101\\0' 2\n"  // octal escapes
       "309 b\"a'b\" 3\n"
-      "65535 'ab' 2\r\n"          // CRLF line ending, highest id
+      "65535 'ab' 2\r\n"  // CRLF line ending, highest id
       "310 'abc' 3\n"
-      "311 'bcd' 3";              // no final newline
+      "311 'bcd' 3";  // no final newline
   auto loaded = WorldTokenizer::FromText(SingleByteLines() + extra);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   const WorldTokenizer& tok = **loaded;
@@ -357,8 +362,8 @@ TEST(WorldTokenizerFromTextTest, RejectsInconsistentVocabularies) {
 }
 
 TEST(WorldTokenizerFromTextTest, MutatedVocabulariesNeverCrash) {
-  const std::string base = SingleByteLines() +
-                           "300 '\\x80' 2\n301 b'\\x80\\xff' 2\n302 '\\u00e9' 2\n303 \"it's\" 4\n";
+  const std::string base =
+      SingleByteLines() + "300 '\\x80' 2\n301 b'\\x80\\xff' 2\n302 '\\u00e9' 2\n303 \"it's\" 4\n";
   const std::string alphabet = "0123456789 '\"\\bxuU\n\r\xc3\xa9\xff";
   std::mt19937 rng(7);
   int accepted = 0;
@@ -368,9 +373,15 @@ TEST(WorldTokenizerFromTextTest, MutatedVocabulariesNeverCrash) {
     for (int e = 0; e < edits; ++e) {
       const size_t at = rng() % (text.size() + 1);
       switch (rng() % 3) {
-        case 0: text.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
-        case 1: if (at < text.size()) text.erase(at, 1); break;
-        default: if (at < text.size()) text[at] = alphabet[rng() % alphabet.size()]; break;
+        case 0:
+          text.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1);
+          break;
+        default:
+          if (at < text.size()) text[at] = alphabet[rng() % alphabet.size()];
+          break;
       }
     }
     auto loaded = WorldTokenizer::FromText(text);

@@ -19,6 +19,7 @@ Exit status: 0 converted, 1 the checkpoint or the flags were rejected (one messa
 import argparse
 import collections
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -161,6 +162,8 @@ def _shape_of(shapes, name, ndim, purpose):
 
 def infer_dims(shapes, inv_ratio, head_size=None):
     """Infers Dims from the tensor shapes and cross-checks the config-level rules."""
+    if not inv_ratio > 1:
+        raise ConversionError("--inv-ratio must be greater than 1, got %g" % inv_ratio)
     if "w_kv_cache_a.weight" not in shapes:
         raise ConversionError(
             "not a GoldFinch checkpoint: there is no 'w_kv_cache_a.weight' (the TokenCat key-cache "
@@ -317,26 +320,38 @@ def tensor_to_le_array(tensor, st_dtype):
     return t.to(torch.float32).contiguous().numpy().astype("<f4", copy=False)
 
 
+ST_DTYPE_SIZE = {"BF16": 2, "F32": 4}
+
+
 def write_safetensors(path, entries, metadata):
-    """entries: list of (name, st_dtype, shape, numpy array). Writes in the given order, header
-    padded with spaces to a multiple of 8, via a temporary file renamed into place."""
+    """entries: list of (name, st_dtype, shape, tensor). Writes the tensors in the given order,
+    converting one at a time (so an F32 output never holds a second copy of the model), the
+    header padded with spaces to a multiple of 8, via a temporary file renamed into place."""
     header = collections.OrderedDict()
     header["__metadata__"] = collections.OrderedDict(sorted(metadata.items()))
     offset = 0
-    for name, st_dtype, shape, arr in entries:
+    for name, st_dtype, shape, _ in entries:
+        nbytes = ST_DTYPE_SIZE[st_dtype]
+        for x in shape:
+            nbytes *= x
         header[name] = collections.OrderedDict(
             [("dtype", st_dtype), ("shape", list(shape)),
-             ("data_offsets", [offset, offset + arr.nbytes])])
-        offset += arr.nbytes
+             ("data_offsets", [offset, offset + nbytes])])
+        offset += nbytes
     blob = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     blob += b" " * (-len(blob) % 8)
-    _atomic_write(path, lambda f: _write_st_body(f, blob, entries))
+    _atomic_write(path, lambda f: _write_st_body(f, blob, header, entries))
 
 
-def _write_st_body(f, header_blob, entries):
+def _write_st_body(f, header_blob, header, entries):
     f.write(struct.pack("<Q", len(header_blob)))
     f.write(header_blob)
-    for _, _, _, arr in entries:
+    for name, st_dtype, _, tensor in entries:
+        arr = tensor_to_le_array(tensor, st_dtype)
+        begin, end = header[name]["data_offsets"]
+        if arr.nbytes != end - begin:
+            raise ConversionError("internal error: %s converted to %d bytes, expected %d"
+                                  % (name, arr.nbytes, end - begin))
         f.write(memoryview(arr).cast("B"))
 
 
@@ -493,7 +508,7 @@ def convert(args):
         return 0
 
     os.makedirs(args.out, exist_ok=True)
-    entries = [(name, st, shape, tensor_to_le_array(sd[name], st)) for name, st, shape in plan]
+    entries = [(name, st, shape, sd[name]) for name, st, shape in plan]
     metadata = {
         "format": "pt",
         "converter": "goldfinch-serve tools/convert_checkpoint.py v" + CONVERTER_VERSION,
@@ -542,7 +557,8 @@ def parse_args(argv):
                    help="store the elementwise parameters (mixes, LayerNorms, time_decay, "
                         "time_faaaa) as F32 (exact)")
     p.add_argument("--drop-faaaa", action="store_true",
-                   help="leave out the unused time_faaaa tensors")
+                   help="leave out the unused time_faaaa tensors (the engine's loader must "
+                        "accept their absence)")
     p.add_argument("--head-size", type=int,
                    help="head_size, only needed when the checkpoint has no time_faaaa")
     p.add_argument("--use-one-minus-w", type=int, default=1, help="must be 1 (GoldFinch)")
@@ -562,7 +578,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        import torch  # noqa: F401
+        importlib.import_module("torch")
     except ImportError:
         print("convert_checkpoint.py: error: PyTorch is not importable from %s; run it with "
               "/usr/bin/python3" % sys.executable, file=sys.stderr)

@@ -270,7 +270,7 @@ StatusOr<std::vector<float>> SafetensorsFile::ReadF32(const std::string& name) c
   const uint8_t* p = info->data;
   switch (info->dtype) {
     case StDType::kF32:
-      std::memcpy(out.data(), p, n * sizeof(float));
+      if (n > 0) std::memcpy(out.data(), p, n * sizeof(float));
       break;
     case StDType::kBF16:
       for (size_t i = 0; i < n; ++i) out[i] = kernels::Bf16ToF32(LoadUnaligned<uint16_t>(p + 2 * i));
@@ -299,7 +299,7 @@ StatusOr<std::vector<int32_t>> SafetensorsFile::ReadI32(const std::string& name)
   std::vector<int32_t> out;
   if (info->dtype == StDType::kI32) {
     out.resize(info->nbytes / 4);
-    std::memcpy(out.data(), p, info->nbytes);
+    if (!out.empty()) std::memcpy(out.data(), p, info->nbytes);
   } else if (info->dtype == StDType::kI64) {
     out.resize(info->nbytes / 8);
     for (size_t i = 0; i < out.size(); ++i) {

@@ -47,7 +47,8 @@ StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(const std::string& kind,
     GF_ASSIGN_OR_RETURN(std::unique_ptr<WorldTokenizer> world, WorldTokenizer::Load(vocab_path));
     return std::unique_ptr<Tokenizer>(std::move(world));
   }
-  return InvalidArgument("unknown tokenizer kind \"" + kind + "\" (expected \"world\" or \"byte\")");
+  return InvalidArgument("unknown tokenizer kind \"" + kind +
+                         "\" (expected \"world\" or \"byte\")");
 }
 
 }  // namespace gf

@@ -68,16 +68,36 @@ Status ParseEscape(std::string_view literal, size_t& pos, bool is_bytes, std::st
   const char kind = literal[pos + 1];
   pos += 2;
   switch (kind) {
-    case '\\': out.push_back('\\'); return Status::Ok();
-    case '\'': out.push_back('\''); return Status::Ok();
-    case '"': out.push_back('"'); return Status::Ok();
-    case 'a': out.push_back('\a'); return Status::Ok();
-    case 'b': out.push_back('\b'); return Status::Ok();
-    case 'f': out.push_back('\f'); return Status::Ok();
-    case 'n': out.push_back('\n'); return Status::Ok();
-    case 'r': out.push_back('\r'); return Status::Ok();
-    case 't': out.push_back('\t'); return Status::Ok();
-    case 'v': out.push_back('\v'); return Status::Ok();
+    case '\\':
+      out.push_back('\\');
+      return Status::Ok();
+    case '\'':
+      out.push_back('\'');
+      return Status::Ok();
+    case '"':
+      out.push_back('"');
+      return Status::Ok();
+    case 'a':
+      out.push_back('\a');
+      return Status::Ok();
+    case 'b':
+      out.push_back('\b');
+      return Status::Ok();
+    case 'f':
+      out.push_back('\f');
+      return Status::Ok();
+    case 'n':
+      out.push_back('\n');
+      return Status::Ok();
+    case 'r':
+      out.push_back('\r');
+      return Status::Ok();
+    case 't':
+      out.push_back('\t');
+      return Status::Ok();
+    case 'v':
+      out.push_back('\v');
+      return Status::Ok();
     case 'x':
     case 'u':
     case 'U': {
@@ -99,7 +119,8 @@ Status ParseEscape(std::string_view literal, size_t& pos, bool is_bytes, std::st
   }
   if (kind >= '0' && kind <= '7') {  // \o, \oo or \ooo
     uint32_t value = static_cast<uint32_t>(kind - '0');
-    for (int i = 0; i < 2 && pos < literal.size() && literal[pos] >= '0' && literal[pos] <= '7'; ++i) {
+    for (int i = 0; i < 2 && pos < literal.size() && literal[pos] >= '0' && literal[pos] <= '7';
+         ++i) {
       value = value * 8 + static_cast<uint32_t>(literal[pos] - '0');
       ++pos;
     }
@@ -136,7 +157,8 @@ Status ParsePythonLiteral(std::string_view literal, std::string& out) {
     }
     if (is_bytes) return InvalidArgument("non-ASCII character in a bytes literal");
     const Utf8Scan scan = ScanUtf8Char(literal.substr(pos));
-    if (scan.kind != Utf8Scan::Kind::kComplete) return InvalidArgument("invalid UTF-8 in the literal");
+    if (scan.kind != Utf8Scan::Kind::kComplete)
+      return InvalidArgument("invalid UTF-8 in the literal");
     out.append(literal.substr(pos, static_cast<size_t>(scan.length)));
     pos += static_cast<size_t>(scan.length);
   }
@@ -193,6 +215,8 @@ StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Load(const std::string
 }
 
 StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromText(std::string_view text) {
+  // Offsets are 32-bit; real vocabularies are about 1 MB.
+  if (text.size() > (size_t{1} << 30)) return InvalidArgument("the vocabulary exceeds 1 GiB");
   std::string blob;  // token bytes in file order
   blob.reserve(text.size() / 2);
   std::vector<ParsedEntry> entries;
@@ -211,8 +235,9 @@ StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromText(std::string_v
     if (!status.ok()) return status.WithContext(LinePrefix(line_number));
     int32_t& seen = line_of_id[static_cast<size_t>(entry.id)];
     if (seen != 0) {
-      return InvalidArgument(LinePrefix(line_number) + ": duplicate id " + std::to_string(entry.id) +
-                             " (first on line " + std::to_string(seen) + ")");
+      return InvalidArgument(LinePrefix(line_number) + ": duplicate id " +
+                             std::to_string(entry.id) + " (first on line " + std::to_string(seen) +
+                             ")");
     }
     seen = line_number;
     entries.push_back(entry);
@@ -263,7 +288,8 @@ Status WorldTokenizer::BuildTrie(const std::vector<int32_t>& line_of_id) {
   for (size_t i = 1; i < items.size(); ++i) {
     if (items[i].bytes == items[i - 1].bytes) {
       const auto line_of = [&](TokenId id) {
-        return id == 0 ? std::string("<|endoftext|>") : LinePrefix(line_of_id[static_cast<size_t>(id)]);
+        return id == 0 ? std::string("<|endoftext|>")
+                       : LinePrefix(line_of_id[static_cast<size_t>(id)]);
       };
       return InvalidArgument(line_of(items[i].id) + ": id " + std::to_string(items[i].id) +
                              " has the same bytes as id " + std::to_string(items[i - 1].id) + " (" +
@@ -362,8 +388,8 @@ std::vector<TokenId> WorldTokenizer::Encode(std::string_view text) const {
 std::string_view WorldTokenizer::TokenBytes(TokenId id) const {
   if (id < 0 || id >= kVocabSize) return {};
   const auto index = static_cast<size_t>(id);
-  return std::string_view(token_blob_).substr(token_offset_[index],
-                                               token_offset_[index + 1] - token_offset_[index]);
+  return std::string_view(token_blob_)
+      .substr(token_offset_[index], token_offset_[index + 1] - token_offset_[index]);
 }
 
 }  // namespace gf

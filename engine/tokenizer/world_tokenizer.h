@@ -12,7 +12,8 @@
 // an empty token; LEN different from the byte length; two ids with the same bytes; a blank line
 // (a final newline is fine, and a trailing \r on any line is ignored). The whole
 // vocabulary must contain all 256 single bytes (so Encode always progresses). Load returns
-// NotFound when the file cannot be read. TokenBytes of an id without entry is empty.
+// NotFound when the file cannot be read (InvalidArgument above 1 GiB). TokenBytes of an id
+// without entry is empty.
 #pragma once
 
 #include <memory>

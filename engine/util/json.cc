@@ -246,13 +246,13 @@ class Parser {
   Status ParseUnicodeEscape(std::string* out) {
     // pos_ is just after "\u".
     const size_t escape_start = pos_ - 2;
-    uint32_t cp;
+    uint32_t cp = 0;
     GF_RETURN_IF_ERROR(ParseHex4(&cp));
     if (cp >= 0xDC00 && cp <= 0xDFFF) return ErrorAt("unpaired low surrogate", escape_start);
     if (cp >= 0xD800 && cp <= 0xDBFF) {
       if (text_.substr(pos_, 2) != "\\u") return ErrorAt("unpaired high surrogate", escape_start);
       pos_ += 2;
-      uint32_t low;
+      uint32_t low = 0;
       GF_RETURN_IF_ERROR(ParseHex4(&low));
       if (low < 0xDC00 || low > 0xDFFF) return ErrorAt("unpaired high surrogate", escape_start);
       cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);

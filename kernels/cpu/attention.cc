@@ -36,14 +36,15 @@ struct AttentionArgs {
 // Per-thread buffers of one (head, query block) task.
 struct AttentionScratch {
   std::vector<float> q, acc, k, v, scores, row_max, row_sum;
-  explicit AttentionScratch(int64_t N)
-      : q(static_cast<size_t>(kQueryBlock * N)),
-        acc(static_cast<size_t>(kQueryBlock * N)),
-        k(static_cast<size_t>(kKeyBlock * N)),
-        v(static_cast<size_t>(kKeyBlock * N)),
-        scores(static_cast<size_t>(kQueryBlock * kKeyBlock)),
-        row_max(static_cast<size_t>(kQueryBlock)),
-        row_sum(static_cast<size_t>(kQueryBlock)) {}
+  void Resize(int64_t N) {
+    q.resize(static_cast<size_t>(kQueryBlock * N));
+    acc.resize(static_cast<size_t>(kQueryBlock * N));
+    k.resize(static_cast<size_t>(kKeyBlock * N));
+    v.resize(static_cast<size_t>(kKeyBlock * N));
+    scores.resize(static_cast<size_t>(kQueryBlock * kKeyBlock));
+    row_max.resize(static_cast<size_t>(kQueryBlock));
+    row_sum.resize(static_cast<size_t>(kQueryBlock));
+  }
 };
 
 // Queries [q0, q1) of head h.
@@ -152,16 +153,11 @@ void CausalAttention(const TensorView& q, const TensorView& keys, const TensorVi
   const int64_t Tq = q.rows();
   const int64_t blocks = (Tq + kQueryBlock - 1) / kQueryBlock;
   ParallelFor(H * blocks, [&args, blocks, Tq](int64_t task) {
-    thread_local AttentionScratch* scratch = nullptr;
-    thread_local int64_t scratch_n = -1;
-    if (scratch_n != args.N) {
-      delete scratch;
-      scratch = new AttentionScratch(args.N);
-      scratch_n = args.N;
-    }
+    thread_local AttentionScratch scratch;
+    scratch.Resize(args.N);
     const int64_t h = task / blocks;
     const int64_t q0 = (task % blocks) * kQueryBlock;
-    AttendBlock(args, h, q0, std::min(Tq, q0 + kQueryBlock), *scratch);
+    AttendBlock(args, h, q0, std::min(Tq, q0 + kQueryBlock), scratch);
   });
 }
 

@@ -285,7 +285,7 @@ class ConvertGoldenTest(unittest.TestCase):
     def test_prefixes_are_stripped(self):
         _, sd = self.golden[SMALL]
         _, _, plain, _ = self.convert_ok(self.pth[SMALL])
-        for prefix in ("model.", "_orig_mod.", "model._orig_mod."):
+        for prefix in ("_orig_mod.", "model._orig_mod."):
             with self.subTest(prefix=prefix):
                 pth = self.save_pth("prefixed_" + prefix.replace(".", "_"),
                                     [(prefix + k, v) for k, v in sd.items()])
