@@ -56,7 +56,9 @@ Status Run(const Args& args) {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> prompt;
   if (auto ids = args.Get("tokens")) {
-    GF_ASSIGN_OR_RETURN(std::vector<int64_t> ids64, ParseIntList(*ids));
+    auto parsed = ParseIntList(*ids);
+    if (!parsed.ok()) return parsed.status().WithContext("--tokens");
+    const std::vector<int64_t>& ids64 = *parsed;
     for (int64_t id : ids64) {
       if (id < 0 || id >= cfg.vocab_size) {
         return InvalidArgument("--tokens: id " + std::to_string(id) + " is outside [0, " +

@@ -23,7 +23,9 @@ Status Run(const Args& args) {
   auto out = args.Get("out");
   if (!tokens_text) return InvalidArgument("--tokens is required");
   if (!out) return InvalidArgument("--out is required");
-  GF_ASSIGN_OR_RETURN(std::vector<int64_t> ids64, ParseIntList(*tokens_text));
+  auto parsed = ParseIntList(*tokens_text);
+  if (!parsed.ok()) return parsed.status().WithContext("--tokens");
+  const std::vector<int64_t>& ids64 = *parsed;
   std::vector<int32_t> tokens;
   for (int64_t id : ids64) {
     if (id < 0 || id > INT32_MAX) return InvalidArgument("--tokens: id out of range");

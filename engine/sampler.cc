@@ -2,13 +2,15 @@
 //
 // Cost per Sample over a vocabulary of V: greedy is one pass over the row (processed argmax,
 // online log-sum-exp of the raw logits and the top_logprobs alternatives fused). Sampling adds
-// a pass that builds the candidate list, partial_sort for top-k (O(V log k)), and for top-p a
-// chunked selection that sorts only as much of the head as the nucleus needs.
+// a pass that builds the candidate list (id order), nth_element + sort of the k best for top-k
+// (O(V + k log k)), and for top-p an expected-O(V) weighted quickselect of the nucleus boundary
+// on a scratch copy, after which the nucleus keeps id order (no sort of the nucleus).
 #include "engine/sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -19,8 +21,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kNegInfD = -std::numeric_limits<double>::infinity();
 constexpr int kMaxTopLogprobs = 20;
 constexpr float kPenaltyBound = 2.0f;
-// First chunk of the nucleus selection; each further chunk doubles.
-constexpr size_t kNucleusFirstChunk = 64;
+// The nucleus quickselect sorts what is left once the range is this small.
+constexpr size_t kNucleusSortBelow = 32;
 
 std::string FormatNumber(double value) {
   std::ostringstream out;
@@ -96,6 +98,10 @@ class TopAlternatives {
 bool IsFiniteNonZero(float value) { return std::isfinite(value) && value != 0.0f; }
 
 }  // namespace
+
+bool Sampler::Better(const Candidate& a, const Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
 
 double UnitIntervalFromBits(uint64_t bits) {
   constexpr double kTwoToMinus53 = 1.0 / 9007199254740992.0;  // 2^-53
@@ -240,15 +246,14 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
 }
 
 int32_t Sampler::DrawFromCandidates(float max_logit) {
-  auto better = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
-  bool sorted = false;  // candidates_ is in id order until a filter sorts it
+  bool sorted = false;  // candidates_ is in id order until top-k sorts it
 
   const int top_k = params_.top_k;
   if (top_k > 0 && static_cast<size_t>(top_k) < candidates_.size()) {
-    std::partial_sort(candidates_.begin(), candidates_.begin() + top_k, candidates_.end(), better);
+    const auto kth = candidates_.begin() + top_k;
+    std::nth_element(candidates_.begin(), kth, candidates_.end(), Better);
     candidates_.resize(static_cast<size_t>(top_k));
+    std::sort(candidates_.begin(), candidates_.end(), Better);
     sorted = true;
   }
 
@@ -263,7 +268,10 @@ int32_t Sampler::DrawFromCandidates(float max_logit) {
   // candidate has weight exp(0) = 1, so at least one remains.
   std::erase_if(candidates_, [](const Candidate& c) { return !(c.weight > 0.0); });
 
-  if (params_.top_p < 1.0f && candidates_.size() > 1) total = KeepNucleus(total, sorted);
+  if (params_.top_p < 1.0f && candidates_.size() > 1) {
+    const double target = static_cast<double>(params_.top_p) * total;
+    total = sorted ? KeepSortedNucleus(target) : KeepNucleus(target);
+  }
 
   if (params_.min_p > 0.0f && candidates_.size() > 1) {
     double max_weight = 0.0;
@@ -283,38 +291,60 @@ int32_t Sampler::DrawFromCandidates(float max_logit) {
   return candidates_.back().id;  // rounding: target reached the very end of the sum
 }
 
-double Sampler::KeepNucleus(double total, bool sorted) {
-  auto better = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
-  const double target = static_cast<double>(params_.top_p) * total;
-  const size_t n = candidates_.size();
-  const auto begin = candidates_.begin();
+double Sampler::KeepSortedNucleus(double target) {
   double cumulative = 0.0;
-  size_t done = 0;
-  size_t chunk = kNucleusFirstChunk;
-  while (done < n) {
-    const size_t end = std::min(n, done + chunk);
-    if (!sorted) {
-      // Bring the best (end - done) of the unsorted tail to the front, then order just those.
-      if (end < n) {
-        std::nth_element(begin + static_cast<std::ptrdiff_t>(done),
-                         begin + static_cast<std::ptrdiff_t>(end), candidates_.end(), better);
-      }
-      std::sort(begin + static_cast<std::ptrdiff_t>(done), begin + static_cast<std::ptrdiff_t>(end),
-                better);
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    cumulative += candidates_[i].weight;
+    if (cumulative >= target) {
+      candidates_.resize(i + 1);
+      return cumulative;
     }
-    for (size_t i = done; i < end; ++i) {
-      cumulative += candidates_[i].weight;
-      if (cumulative >= target) {
-        candidates_.resize(i + 1);
-        return cumulative;
-      }
-    }
-    done = end;
-    chunk *= 2;
   }
   return cumulative;  // rounding kept everything
+}
+
+double Sampler::KeepNucleus(double target) {
+  // Weighted quickselect on a copy for the boundary: the candidate b (in Better order) with
+  // mass(better than b) < target <= mass(better than b) + weight(b). Expected O(n).
+  scratch_.assign(candidates_.begin(), candidates_.end());
+  const auto at = [this](size_t i) { return scratch_.begin() + static_cast<std::ptrdiff_t>(i); };
+  size_t lo = 0;
+  size_t hi = scratch_.size();
+  double above = 0.0;  // mass of everything better than scratch_[lo, hi)
+  uint64_t pivot_state = 0x9E3779B97F4A7C15ull;  // fixed: the result does not depend on it
+  std::optional<Candidate> boundary;
+  while (!boundary && hi - lo > kNucleusSortBelow) {
+    pivot_state = pivot_state * 6364136223846793005ull + 1442695040888963407ull;
+    std::iter_swap(at(lo + static_cast<size_t>((pivot_state >> 33) % (hi - lo))), at(hi - 1));
+    const Candidate pivot = scratch_[hi - 1];
+    const auto split = std::partition(at(lo), at(hi - 1),
+                                      [&pivot](const Candidate& c) { return Better(c, pivot); });
+    std::iter_swap(split, at(hi - 1));
+    const size_t mid = static_cast<size_t>(split - scratch_.begin());
+    double better_mass = 0.0;
+    for (size_t i = lo; i < mid; ++i) better_mass += scratch_[i].weight;
+    if (above + better_mass >= target) {
+      hi = mid;  // the boundary is strictly better than the pivot (mid > lo: above < target)
+    } else if (above + better_mass + pivot.weight >= target) {
+      boundary = pivot;
+    } else {
+      above += better_mass + pivot.weight;
+      lo = mid + 1;
+    }
+  }
+  if (!boundary) {
+    std::sort(at(lo), at(hi), Better);
+    for (size_t i = lo; i < hi && !boundary; ++i) {
+      above += scratch_[i].weight;
+      if (above >= target || i + 1 == hi) boundary = scratch_[i];  // last one: rounding
+    }
+  }
+  if (!boundary) return above;  // empty range (rounding before the loop): keep everything
+  const Candidate last = *boundary;
+  std::erase_if(candidates_, [&last](const Candidate& c) { return Better(last, c); });
+  double kept = 0.0;
+  for (const Candidate& c : candidates_) kept += c.weight;
+  return kept;
 }
 
 int32_t Sampler::FallbackToken(size_t vocab) const {

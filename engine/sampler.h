@@ -15,8 +15,8 @@
 // Draws: every non-greedy Sample consumes exactly one 64-bit output of std::mt19937_64 (fully
 // specified by the standard), turned into u in [0,1) by UnitIntervalFromBits; the token is the
 // first surviving candidate whose cumulative weight exceeds u * total, walking candidates in id
-// order, or in (logit desc, id asc) order once top-k or top-p has sorted them. Greedy consumes
-// nothing. Ties anywhere (argmax, top-k, top-p boundary) go to the lower id.
+// order, or in (logit desc, id asc) order when top-k is active. Greedy consumes nothing.
+// Ties anywhere (argmax, top-k, top-p boundary) go to the lower id.
 // Malformed input never reads out of bounds: NaN logits count as -inf, +inf logits as the
 // largest float; bias/banned/history ids outside the row are ignored; an empty row yields token
 // 0 with logprob -inf and records nothing; a row with no finite processed logit (everything
@@ -97,8 +97,13 @@ class Sampler {
   float Adjust(int32_t id, float logit) const;
   // Top-k, top-p, min-p over candidates_ (non-empty, max logit `max_logit`), then one draw.
   int32_t DrawFromCandidates(float max_logit);
-  // Shrinks candidates_ to the nucleus; returns the kept weight.
-  double KeepNucleus(double total, bool sorted);
+  // Logit descending, then id ascending.
+  static bool Better(const Candidate& a, const Candidate& b);
+  // Shrink candidates_ to the smallest Better-order prefix whose weight reaches `target` and
+  // return the kept weight; KeepSortedNucleus needs candidates_ sorted, KeepNucleus keeps the
+  // existing (id) order.
+  double KeepSortedNucleus(double target);
+  double KeepNucleus(double target);
   // The fallback when no id has a finite processed logit.
   int32_t FallbackToken(size_t vocab) const;
   void Record(int32_t token);
@@ -112,6 +117,7 @@ class Sampler {
   bool generated_active_ = false;   // a finite non-zero presence or frequency penalty
   std::vector<uint8_t> adjustment_flags_;  // per id of the current row size
   std::vector<Candidate> candidates_;
+  std::vector<Candidate> scratch_;  // KeepNucleus working copy
 };
 
 }  // namespace gf

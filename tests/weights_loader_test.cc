@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -299,12 +300,29 @@ void WriteTensors(const std::string& path, const Tensors& ts) {
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
+// A temporary model directory, removed when the object goes away.
+class TempModelDir {
+ public:
+  TempModelDir() : path_(testing::MakeTempDir("weights_loader_test")) {}
+  ~TempModelDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempModelDir(const TempModelDir&) = delete;
+  TempModelDir& operator=(const TempModelDir&) = delete;
+  operator const std::string&() const { return path_; }  // NOLINT: used where a path is wanted
+  std::string operator+(const std::string& suffix) const { return path_ + suffix; }
+
+ private:
+  std::string path_;
+};
+
 // A model directory with the golden config.json of `golden` and the given weight files.
-std::string MakeModelDir(const std::vector<std::pair<std::string, Tensors>>& files,
-                         const std::string& golden = kSmallCase) {
-  const std::string dir = testing::MakeTempDir("weights_loader_test");
-  std::filesystem::copy_file(testing::GoldenCaseDir(golden) + "/config.json", dir + "/config.json");
-  for (const auto& [file, ts] : files) WriteTensors(dir + "/" + file, ts);
+std::unique_ptr<TempModelDir> MakeModelDir(const std::vector<std::pair<std::string, Tensors>>& files,
+                                           const std::string& golden = kSmallCase) {
+  auto dir = std::make_unique<TempModelDir>();
+  std::filesystem::copy_file(testing::GoldenCaseDir(golden) + "/config.json", *dir + "/config.json");
+  for (const auto& [file, ts] : files) WriteTensors(*dir + "/" + file, ts);
   return dir;
 }
 

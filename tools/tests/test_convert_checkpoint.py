@@ -67,7 +67,7 @@ def read_safetensors(path):
     data = blob[8 + n:]
     tensors = collections.OrderedDict()
     end = 0
-    sizes = {"BF16": 2, "F32": 4}
+    sizes = {"BF16": 2, "F32": 4, "I32": 4}
     for name, info in header.items():
         begin, stop = info["data_offsets"]
         _require(begin == end, "tensors must be contiguous, in header order: " + name)
