@@ -8,6 +8,7 @@
 #include "engine/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -35,6 +36,40 @@ Status FieldError(const std::string& field, const std::string& requirement, doub
                          FormatNumber(value) + ")");
 }
 
+// exp(x) for x <= 0 (x = -inf gives 0), relative error below 1e-14, built from IEEE +, -, *
+// and bit operations only, so weights (and hence draws) are bit-identical on every platform;
+// libm's exp may differ in the last bit between implementations. Cody-Waite reduction
+// x = k ln2 + r with |r| <= ln2/2, Taylor polynomial of degree 12 for exp(r), times 2^k.
+inline double ExpNonPositive(double x) {
+  constexpr double kMinArgument = -708.0;  // 2^k stays a normal double above this
+  if (!(x >= kMinArgument)) return 0.0;    // also -inf; e^-708 ~ 3e-308 is below any use here
+  constexpr double kLog2e = 1.4426950408889634;
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // ln2 with trailing zero bits
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln2 - kLn2Hi
+  constexpr double kRoundMagic = 6755399441055744.0;     // 1.5 * 2^52: rounds to an integer
+  const double shifted = x * kLog2e + kRoundMagic;
+  const double k = shifted - kRoundMagic;
+  const double r = (x - k * kLn2Hi) - k * kLn2Lo;
+  double p = 1.0 / 479001600.0;  // 1/12!
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  // The low bits of `shifted` hold k (two's complement within the mantissa).
+  const int64_t k_int = static_cast<int64_t>(std::bit_cast<uint64_t>(shifted) -
+                                             std::bit_cast<uint64_t>(kRoundMagic));
+  const uint64_t scale_bits = static_cast<uint64_t>(k_int + 1023) << 52;
+  return p * std::bit_cast<double>(scale_bits);
+}
+
 // NaN -> -inf, +inf -> the largest float, so that differences of logits stay finite.
 float Sanitize(float logit) {
   if (std::isnan(logit)) return kNegInf;
@@ -49,10 +84,10 @@ class OnlineLogSumExp {
     if (logit == kNegInf) return;
     const double x = static_cast<double>(logit);
     if (x > max_) {
-      sum_ = sum_ * std::exp(max_ - x) + 1.0;
+      sum_ = sum_ * ExpNonPositive(max_ - x) + 1.0;
       max_ = x;
     } else {
-      sum_ += std::exp(x - max_);
+      sum_ += ExpNonPositive(x - max_);
     }
   }
   // -inf when nothing finite was added.
@@ -261,7 +296,7 @@ int32_t Sampler::DrawFromCandidates(float max_logit) {
   const double shift = static_cast<double>(max_logit);
   double total = 0.0;
   for (Candidate& c : candidates_) {
-    c.weight = std::exp((static_cast<double>(c.logit) - shift) / temperature);
+    c.weight = ExpNonPositive((static_cast<double>(c.logit) - shift) / temperature);
     total += c.weight;
   }
   // Underflowed weights can never be drawn; dropping them keeps the filters cheap. The best

@@ -272,7 +272,8 @@ TEST(ConfigTest, FinalizeValidatesProgrammaticConfigs) {
 }
 
 TEST(ConfigTest, LoadModelConfigFromDirectory) {
-  const std::string dir = testing::MakeTempDir("config_test") + "/my-model";
+  const std::string root = testing::MakeTempDir("config_test");
+  const std::string dir = root + "/my-model";
   std::filesystem::create_directories(dir);
   {
     std::ofstream(dir + "/config.json") << Flat();
@@ -293,6 +294,8 @@ TEST(ConfigTest, LoadModelConfigFromDirectory) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("config.json"), std::string::npos);
   EXPECT_NE(bad.status().message().find("\"dim_ffn\""), std::string::npos);
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
 }
 
 }  // namespace

@@ -21,6 +21,10 @@ namespace {
 class SafetensorsTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::MakeTempDir("safetensors_test"); }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 

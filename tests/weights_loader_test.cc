@@ -310,8 +310,7 @@ class TempModelDir {
   }
   TempModelDir(const TempModelDir&) = delete;
   TempModelDir& operator=(const TempModelDir&) = delete;
-  operator const std::string&() const { return path_; }  // NOLINT: used where a path is wanted
-  std::string operator+(const std::string& suffix) const { return path_ + suffix; }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
@@ -321,8 +320,8 @@ class TempModelDir {
 std::unique_ptr<TempModelDir> MakeModelDir(const std::vector<std::pair<std::string, Tensors>>& files,
                                            const std::string& golden = kSmallCase) {
   auto dir = std::make_unique<TempModelDir>();
-  std::filesystem::copy_file(testing::GoldenCaseDir(golden) + "/config.json", *dir + "/config.json");
-  for (const auto& [file, ts] : files) WriteTensors(*dir + "/" + file, ts);
+  std::filesystem::copy_file(testing::GoldenCaseDir(golden) + "/config.json", dir->path() + "/config.json");
+  for (const auto& [file, ts] : files) WriteTensors(dir->path() + "/" + file, ts);
   return dir;
 }
 
@@ -357,7 +356,8 @@ Tensors ConvertAll(Tensors ts, StDType to) {
 }
 
 TEST(WeightsLoaderTest, Bf16SourceLoadsIntoF32AndBf16) {
-  const std::string dir = MakeModelDir({{"model.safetensors", ConvertAll(ReadGolden(kSmallCase), StDType::kBF16)}});
+  const auto model_dir = MakeModelDir({{"model.safetensors", ConvertAll(ReadGolden(kSmallCase), StDType::kBF16)}});
+  const std::string& dir = model_dir->path();
   auto src = SafetensorsFile::Open(dir + "/model.safetensors");
   ASSERT_TRUE(src.ok());
   for (const DType dtype : {DType::kF32, DType::kBF16}) {
@@ -370,7 +370,8 @@ TEST(WeightsLoaderTest, Bf16SourceLoadsIntoF32AndBf16) {
 }
 
 TEST(WeightsLoaderTest, F16SourceConverts) {
-  const std::string dir = MakeModelDir({{"model.safetensors", ConvertAll(ReadGolden(kSmallCase), StDType::kF16)}});
+  const auto model_dir = MakeModelDir({{"model.safetensors", ConvertAll(ReadGolden(kSmallCase), StDType::kF16)}});
+  const std::string& dir = model_dir->path();
   auto src = SafetensorsFile::Open(dir + "/model.safetensors");
   ASSERT_TRUE(src.ok());
   for (const DType dtype : {DType::kF32, DType::kBF16}) {
@@ -396,7 +397,8 @@ TEST(WeightsLoaderTest, SqueezedVectorsAndSplitFilesLoad) {
       ++it;
     }
   }
-  const std::string dir = MakeModelDir({{"model-00001.safetensors", all}, {"model-00002.safetensors", second}});
+  const auto model_dir = MakeModelDir({{"model-00001.safetensors", all}, {"model-00002.safetensors", second}});
+  const std::string& dir = model_dir->path();
   auto w = LoadModelWeights(dir);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   auto src = SafetensorsFile::Open(GoldenWeights(kSmallCase));
@@ -407,55 +409,56 @@ TEST(WeightsLoaderTest, SqueezedVectorsAndSplitFilesLoad) {
 TEST(WeightsLoaderTest, MissingTensor) {
   Tensors ts = ReadGolden(kSmallCase);
   std::erase_if(ts, [](const OwnedTensor& t) { return t.name == "blocks.1.att.time_maa_w2"; });
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}})->path(), StatusCode::kInvalidArgument,
                   {"missing tensor", "\"blocks.1.att.time_maa_w2\"", "[5,32,64]"});
 }
 
 TEST(WeightsLoaderTest, ExtraTensor) {
   Tensors ts = ReadGolden(kSmallCase);
   ts.push_back({"blocks.0.att.bonus", StDType::kF32, {4}, std::vector<uint8_t>(16, 0)});
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}})->path(), StatusCode::kInvalidArgument,
                   {"unexpected tensor", "\"blocks.0.att.bonus\"", "weights.safetensors"});
   // ln0 belongs to block 0 only.
   Tensors ts2 = ReadGolden(kSmallCase);
   ts2.push_back({"blocks.1.ln0.weight", StDType::kF32, {64}, std::vector<uint8_t>(256, 0)});
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts2}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts2}})->path(), StatusCode::kInvalidArgument,
                   {"unexpected tensor", "\"blocks.1.ln0.weight\""});
 }
 
 TEST(WeightsLoaderTest, WrongShape) {
   Tensors ts = ReadGolden(kSmallCase);
   FindTensor(ts, "blocks.2.att.time_key_w1")->shape = {32, 128};  // same bytes, wrong shape
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}})->path(), StatusCode::kInvalidArgument,
                   {"\"blocks.2.att.time_key_w1\"", "shape [32,128]", "expected [64,64]"});
   // A Linear stored in the LoRA orientation is caught too.
   Tensors ts2 = ReadGolden(kSmallCase);
   FindTensor(ts2, "w_kv_cache_a.weight")->shape = {64, 4};
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts2}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts2}})->path(), StatusCode::kInvalidArgument,
                   {"\"w_kv_cache_a.weight\"", "expected [4,64]"});
   // time_faaaa is dropped but still checked.
   Tensors ts3 = ReadGolden(kSmallCase);
   FindTensor(ts3, "blocks.0.att.time_faaaa")->shape = {1, 64};
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts3}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts3}})->path(), StatusCode::kInvalidArgument,
                   {"\"blocks.0.att.time_faaaa\"", "expected [2,32]"});
 }
 
 TEST(WeightsLoaderTest, IntegerWeight) {
   Tensors ts = ReadGolden(kSmallCase);
   FindTensor(ts, "blocks.0.ffn.key.weight")->dtype = StDType::kI32;
-  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"weights.safetensors", ts}})->path(), StatusCode::kInvalidArgument,
                   {"\"blocks.0.ffn.key.weight\"", "dtype I32"});
 }
 
 TEST(WeightsLoaderTest, DuplicateNameAcrossFiles) {
   Tensors all = ReadGolden(kSmallCase);
   Tensors extra = {*FindTensor(all, "head.weight")};
-  ExpectLoadError(MakeModelDir({{"a.safetensors", all}, {"b.safetensors", extra}}), StatusCode::kInvalidArgument,
+  ExpectLoadError(MakeModelDir({{"a.safetensors", all}, {"b.safetensors", extra}})->path(), StatusCode::kInvalidArgument,
                   {"\"head.weight\"", "a.safetensors", "b.safetensors"});
 }
 
 TEST(WeightsLoaderTest, TruncatedFile) {
-  const std::string dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const auto model_dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const std::string& dir = model_dir->path();
   const std::string path = dir + "/weights.safetensors";
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 100);
   // The writer stores tensors in the order given (sorted names): w_kv_cache_b.weight is last.
@@ -463,7 +466,8 @@ TEST(WeightsLoaderTest, TruncatedFile) {
 }
 
 TEST(WeightsLoaderTest, CorruptHeader) {
-  const std::string dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const auto model_dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const std::string& dir = model_dir->path();
   const std::string path = dir + "/weights.safetensors";
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -474,13 +478,15 @@ TEST(WeightsLoaderTest, CorruptHeader) {
 }
 
 TEST(WeightsLoaderTest, BadConfigValue) {
-  const std::string dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const auto model_dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const std::string& dir = model_dir->path();
   std::ofstream(dir + "/config.json") << R"({"model": {"n_layer": 4, "n_embd": 100, "vocab_size": 256}})";
   ExpectLoadError(dir, StatusCode::kInvalidArgument, {"config.json", "\"n_embd\""});
 }
 
 TEST(WeightsLoaderTest, ConfigDisagreesWithWeights) {
-  const std::string dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const auto model_dir = MakeModelDir({{"weights.safetensors", ReadGolden(kSmallCase)}});
+  const std::string& dir = model_dir->path();
   std::ofstream(dir + "/config.json") << R"({"model": {"n_layer": 4, "n_embd": 64, "head_size": 32,
       "vocab_size": 512}})";
   ExpectLoadError(dir, StatusCode::kInvalidArgument, {"\"emb.weight\"", "shape [256,64]", "expected [512,64]"});
@@ -495,7 +501,8 @@ TEST(WeightsLoaderTest, ConfigDisagreesWithWeights) {
 }
 
 TEST(WeightsLoaderTest, NoWeightFiles) {
-  const std::string dir = MakeModelDir({});
+  const auto model_dir = MakeModelDir({});
+  const std::string& dir = model_dir->path();
   ExpectLoadError(dir, StatusCode::kNotFound, {"no *.safetensors"});
 }
 

@@ -100,17 +100,25 @@ Status GoldFinchModel::RunGoldTail(std::span<const ForwardSegment> segments,
                                    const std::vector<model::RowSpan>& spans, const TensorView& h) {
   const ModelConfig& cfg = config();
   const int64_t C = cfg.n_embd;
-  const int64_t window = 2 * static_cast<int64_t>(cfg.n_gold) + 1;
+  const int G = cfg.n_gold;
 
-  // Gather each segment's GOLD window (the rows its logits and final states depend on).
+  // Rows GOLD layer g must process for a segment of `count` new tokens: all of them for kAll,
+  // else the last min(count, 2(G-g)+1) (triangular schedule; the first row of a window that does
+  // not reach the chunk start only provides the token shift of the next row).
+  auto window = [&](size_t seg, int g) -> int64_t {
+    const int64_t count = spans[seg].count;
+    if (segments[seg].logits_mode == LogitsMode::kAll) return count;
+    return std::min<int64_t>(count, 2 * static_cast<int64_t>(G - g) + 1);
+  };
+
+  // Gather each segment's layer-0 window of the residual after the Finch stack.
   std::vector<model::RowSpan> gold_spans;
   int64_t gold_rows = 0;
   for (size_t i = 0; i < spans.size(); ++i) {
     const model::RowSpan& span = spans[i];
-    const int64_t w = segments[i].logits_mode == LogitsMode::kAll ? span.count
-                                                                  : std::min(span.count, window);
-    const int64_t skip = span.count - w;
-    gold_spans.push_back({gold_rows, w, span.state, w == span.count, span.first_pos + skip});
+    const int64_t w = window(i, 0);
+    gold_spans.push_back({gold_rows, w, span.state, w == span.count,
+                          span.first_pos + span.count - w});
     gold_rows += w;
   }
   gold_x_.resize(static_cast<size_t>(gold_rows * C));
@@ -122,10 +130,46 @@ Status GoldFinchModel::RunGoldTail(std::span<const ForwardSegment> segments,
   }
 
   model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens};
-  for (int layer = cfg.first_gold_layer; layer < cfg.n_layer; ++layer) {
+  std::vector<model::RowSpan> layer_spans;
+  for (int g = 0; g < G; ++g) {
+    const int layer = cfg.first_gold_layer + g;
     const BlockWeights& block = weights_.blocks[static_cast<size_t>(layer)];
-    GF_RETURN_IF_ERROR(model::GoldTimeMix(ctx, block, layer, gx, gold_spans));
-    GF_RETURN_IF_ERROR(model::ChannelMix(ctx, block, layer, gx, gold_spans));
+    // Later layers need fewer rows: run them on the suffix of each segment's window, packed.
+    bool shrinks = false;
+    for (size_t i = 0; i < spans.size(); ++i) shrinks |= window(i, g) != gold_spans[i].count;
+    if (!shrinks) {
+      GF_RETURN_IF_ERROR(model::GoldTimeMix(ctx, block, layer, gx, gold_spans));
+      GF_RETURN_IF_ERROR(model::ChannelMix(ctx, block, layer, gx, gold_spans));
+      continue;
+    }
+    layer_spans.clear();
+    int64_t rows = 0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      const int64_t w = window(i, g);
+      layer_spans.push_back({rows, w, spans[i].state, w == spans[i].count,
+                             spans[i].first_pos + spans[i].count - w});
+      rows += w;
+    }
+    layer_x_.resize(static_cast<size_t>(rows * C));
+    TensorView lx = k::MatF32(layer_x_.data(), rows, C);
+    auto copy_rows = [&](bool into_layer) {
+      for (size_t i = 0; i < spans.size(); ++i) {
+        const model::RowSpan& outer = gold_spans[i];
+        const model::RowSpan& inner = layer_spans[i];
+        float* outer_row = gx.row_ptr<float>(outer.begin + outer.count - inner.count);
+        float* inner_row = lx.row_ptr<float>(inner.begin);
+        const size_t bytes = sizeof(float) * static_cast<size_t>(inner.count * C);
+        if (into_layer) {
+          std::memcpy(inner_row, outer_row, bytes);
+        } else {
+          std::memcpy(outer_row, inner_row, bytes);
+        }
+      }
+    };
+    copy_rows(true);
+    GF_RETURN_IF_ERROR(model::GoldTimeMix(ctx, block, layer, lx, layer_spans));
+    GF_RETURN_IF_ERROR(model::ChannelMix(ctx, block, layer, lx, layer_spans));
+    copy_rows(false);
   }
 
   // Head over the requested rows: the last row of each window, or all rows for kAll.

@@ -7,10 +7,11 @@
 // its last token (WKV and shift states, carry rows, tokens, compressed rows and materialised K/V),
 // so a sequence can be cut, serialised, forked or continued after any token.
 //
-// GOLD layers run only over the rows the requested logits depend on: with LogitsMode::kAll every
-// new row; otherwise the last min(T, 2G+1) rows (the model doc's uniform-window schedule of
-// section 6.2: the first window row only provides the token shift of the second, and its own
-// output is discarded), which also leaves every GOLD shift state exact. Prefill therefore costs
+// GOLD layers run only over the rows the requested logits depend on (model doc section 6.2): with
+// LogitsMode::kAll every new row; otherwise GOLD layer g (0-based) runs the last
+// min(T, 2(G-g)+1) rows, where the first row of a window that does not reach the chunk start only
+// provides the token shift of the next row (its own output is discarded). That is G(G+2) rows in
+// all (24 for G=4) and leaves every GOLD shift state exact. Prefill therefore costs
 // T * (Finch stack + TokenCat + GOLD K/V) plus a tail independent of T.
 //
 // Threads: a model is used by one thread at a time (it owns scratch buffers); weights are
@@ -92,7 +93,7 @@ class GoldFinchModel {
   ModelWeights weights_;
   ForwardOptions options_;
   model::Workspace ws_;
-  std::vector<float> x0_, x_, compressed_, gold_x_, head_in_;
+  std::vector<float> x0_, x_, compressed_, gold_x_, layer_x_, head_in_;
 };
 
 }  // namespace gf

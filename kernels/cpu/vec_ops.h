@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #define GF_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define GF_INLINE inline __attribute__((always_inline))
@@ -42,6 +43,37 @@ struct ScalarOps {
   static GF_INLINE void Decay(float* y, const float* w, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = std::exp(-std::exp(w[i]));
   }
+  // x[i] = exp(x[i] - shift); returns the sum of the new x.
+  static GF_INLINE float ExpShiftSum(float* x, float shift, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      x[i] = std::exp(x[i] - shift);
+      sum += x[i];
+    }
+    return sum;
+  }
+  // C[M][N] += A[M][K] * B[K][N]; A[m][k] is at a[m * a_rs + k * a_cs], B and C are row-major
+  // with row strides ldb and ldc.
+  static GF_INLINE void MatMulAcc(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs,
+                                  int64_t a_cs, const float* b, int64_t ldb, float* c,
+                                  int64_t ldc) {
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t k = 0; k < K; ++k) Axpy(c + m * ldc, a[m * a_rs + k * a_cs], b + k * ldb, N);
+    }
+  }
+  // dst[c * ldd + r] = src[r * lds + c] for a rows x cols block.
+  static GF_INLINE void Transpose(int64_t rows, int64_t cols, const float* src, int64_t lds,
+                                  float* dst, int64_t ldd) {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+  static GF_INLINE void Bf16ToF32(float* y, const uint16_t* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(x[i]) << 16;
+      std::memcpy(y + i, &bits, sizeof(float));
+    }
+  }
   // Fused WKV row step: returns sum_j r[j] s[j], then s[j] = d[j] s[j] + k[j] v.
   static GF_INLINE float WkvRow(float* s, const float* r, const float* d, const float* k, float v,
                                 int64_t n) {
@@ -55,7 +87,7 @@ struct ScalarOps {
 };
 
 struct Avx2Ops {
-  static GF_TARGET_AVX2 GF_INLINE float HorizontalSum(__m256 v) {
+  static GF_TARGET_AVX2 inline float HorizontalSum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -63,7 +95,7 @@ struct Avx2Ops {
   }
 
   // exp(x) for 8 lanes (Cephes-style range reduction + degree-6 polynomial).
-  static GF_TARGET_AVX2 GF_INLINE __m256 Exp(__m256 x) {
+  static GF_TARGET_AVX2 inline __m256 Exp(__m256 x) {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f);
     const __m256 lo = _mm256_set1_ps(-87.3365447504f);  // below: result < FLT_MIN, flushed to 0
     const __m256 xc = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
@@ -87,7 +119,7 @@ struct Avx2Ops {
     return _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN stays NaN
   }
 
-  static GF_TARGET_AVX2 GF_INLINE float Dot(const float* a, const float* b, int64_t n) {
+  static GF_TARGET_AVX2 inline float Dot(const float* a, const float* b, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -102,7 +134,7 @@ struct Avx2Ops {
     return s;
   }
 
-  static GF_TARGET_AVX2 GF_INLINE void Axpy(float* y, float alpha, const float* x, int64_t n) {
+  static GF_TARGET_AVX2 inline void Axpy(float* y, float alpha, const float* x, int64_t n) {
     const __m256 a = _mm256_set1_ps(alpha);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -111,7 +143,7 @@ struct Avx2Ops {
     for (; i < n; ++i) y[i] += alpha * x[i];
   }
 
-  static GF_TARGET_AVX2 GF_INLINE void Mul(float* y, const float* a, const float* b, int64_t n) {
+  static GF_TARGET_AVX2 inline void Mul(float* y, const float* a, const float* b, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
       _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
@@ -119,14 +151,14 @@ struct Avx2Ops {
     for (; i < n; ++i) y[i] = a[i] * b[i];
   }
 
-  static GF_TARGET_AVX2 GF_INLINE void Scale(float* y, float s, int64_t n) {
+  static GF_TARGET_AVX2 inline void Scale(float* y, float s, int64_t n) {
     const __m256 sv = _mm256_set1_ps(s);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), sv));
     for (; i < n; ++i) y[i] *= s;
   }
 
-  static GF_TARGET_AVX2 GF_INLINE void Decay(float* y, const float* w, int64_t n) {
+  static GF_TARGET_AVX2 inline void Decay(float* y, const float* w, int64_t n) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -136,7 +168,7 @@ struct Avx2Ops {
     for (; i < n; ++i) y[i] = std::exp(-std::exp(w[i]));
   }
 
-  static GF_TARGET_AVX2 GF_INLINE float WkvRow(float* s, const float* r, const float* d,
+  static GF_TARGET_AVX2 inline float WkvRow(float* s, const float* r, const float* d,
                                                const float* k, float v, int64_t n) {
     const __m256 vv = _mm256_set1_ps(v);
     __m256 acc = _mm256_setzero_ps();
@@ -153,6 +185,125 @@ struct Avx2Ops {
       s[j] = d[j] * s[j] + k[j] * v;
     }
     return total;
+  }
+
+  static GF_TARGET_AVX2 inline float ExpShiftSum(float* x, float shift, int64_t n) {
+    const __m256 sh = _mm256_set1_ps(shift);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+      _mm256_storeu_ps(x + i, e);
+      acc = _mm256_add_ps(acc, e);
+    }
+    float sum = HorizontalSum(acc);
+    for (; i < n; ++i) {
+      x[i] = std::exp(x[i] - shift);
+      sum += x[i];
+    }
+    return sum;
+  }
+
+  // One register tile of MatMulAcc: MR rows of C, NV vectors of 8 columns.
+  template <int MR, int NV>
+  static GF_TARGET_AVX2 inline void MatMulTile(int64_t K, const float* a, int64_t a_rs,
+                                               int64_t a_cs, const float* b, int64_t ldb,
+                                               float* c, int64_t ldc) {
+    __m256 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[m][v] = _mm256_loadu_ps(c + m * ldc + 8 * v);
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      __m256 bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
+#pragma GCC unroll 8
+      for (int m = 0; m < MR; ++m) {
+        const __m256 av = _mm256_broadcast_ss(a + m * a_rs + k * a_cs);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[m][v] = _mm256_fmadd_ps(av, bv[v], acc[m][v]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + m * ldc + 8 * v, acc[m][v]);
+    }
+  }
+
+  template <int MR>
+  static GF_TARGET_AVX2 inline void MatMulRows(int64_t N, int64_t K, const float* a, int64_t a_rs,
+                                               int64_t a_cs, const float* b, int64_t ldb,
+                                               float* c, int64_t ldc) {
+    int64_t n = 0;
+    for (; n + 16 <= N; n += 16) MatMulTile<MR, 2>(K, a, a_rs, a_cs, b + n, ldb, c + n, ldc);
+    for (; n + 8 <= N; n += 8) MatMulTile<MR, 1>(K, a, a_rs, a_cs, b + n, ldb, c + n, ldc);
+    for (; n < N; ++n) {
+      for (int m = 0; m < MR; ++m) {
+        float s = c[m * ldc + n];
+        for (int64_t k = 0; k < K; ++k) s += a[m * a_rs + k * a_cs] * b[k * ldb + n];
+        c[m * ldc + n] = s;
+      }
+    }
+  }
+
+  static GF_TARGET_AVX2 inline void MatMulAcc(int64_t M, int64_t N, int64_t K, const float* a,
+                                              int64_t a_rs, int64_t a_cs, const float* b,
+                                              int64_t ldb, float* c, int64_t ldc) {
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) MatMulRows<4>(N, K, a + m * a_rs, a_rs, a_cs, b, ldb, c + m * ldc, ldc);
+    switch (M - m) {
+      case 3: MatMulRows<3>(N, K, a + m * a_rs, a_rs, a_cs, b, ldb, c + m * ldc, ldc); break;
+      case 2: MatMulRows<2>(N, K, a + m * a_rs, a_rs, a_cs, b, ldb, c + m * ldc, ldc); break;
+      case 1: MatMulRows<1>(N, K, a + m * a_rs, a_rs, a_cs, b, ldb, c + m * ldc, ldc); break;
+      default: break;
+    }
+  }
+
+  static GF_TARGET_AVX2 inline void Bf16ToF32(float* y, const uint16_t* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+      _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+    }
+    ScalarOps::Bf16ToF32(y + i, x + i, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline void Transpose8x8(const float* src, int64_t lds, float* dst,
+                                                 int64_t ldd) {
+    __m256 r[8], t[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4) {
+      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+      _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+  }
+
+  static GF_TARGET_AVX2 inline void Transpose(int64_t rows, int64_t cols, const float* src,
+                                              int64_t lds, float* dst, int64_t ldd) {
+    const int64_t rows8 = rows / 8 * 8;
+    const int64_t cols8 = cols / 8 * 8;
+    for (int64_t r = 0; r < rows8; r += 8) {
+      for (int64_t c = 0; c < cols8; c += 8) Transpose8x8(src + r * lds + c, lds, dst + c * ldd + r, ldd);
+    }
+    ScalarOps::Transpose(rows8, cols - cols8, src + cols8, lds, dst + cols8 * ldd, ldd);
+    ScalarOps::Transpose(rows - rows8, cols, src + rows8 * lds, lds, dst + rows8, ldd);
   }
 };
 
