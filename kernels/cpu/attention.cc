@@ -6,23 +6,17 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec_ops.h"
 #include "kernels/thread_pool.h"
 
 namespace gf::kernels::cpu {
 namespace {
 
-constexpr int64_t kQueryBlock = 16;
+constexpr int64_t kQueryBlock = 32;
 constexpr int64_t kKeyBlock = 64;
-
-// Copies `count` channels of row `row` of an F32 or BF16 view, starting at `col`, as F32.
-void LoadRowF32(const TensorView& m, int64_t row, int64_t col, int64_t count, float* out) {
-  if (m.dtype == DType::kF32) {
-    std::copy_n(m.row_ptr<const float>(row) + col, count, out);
-  } else {
-    const uint16_t* src = m.row_ptr<const uint16_t>(row) + col;
-    for (int64_t i = 0; i < count; ++i) out[i] = Bf16ToF32(src[i]);
-  }
-}
+// Query blocks with at least this many rows compute scores as Q * K^T with a transposed key
+// block (register-tiled); smaller ones (decode) use one dot product per key.
+constexpr int64_t kTransposedMinRows = 4;
 
 struct AttentionArgs {
   const TensorView* q;
@@ -35,11 +29,12 @@ struct AttentionArgs {
 
 // Per-thread buffers of one (head, query block) task.
 struct AttentionScratch {
-  std::vector<float> q, acc, k, v, scores, row_max, row_sum;
+  std::vector<float> q, acc, k, k_t, v, scores, row_max, row_sum;
   void Resize(int64_t N) {
     q.resize(static_cast<size_t>(kQueryBlock * N));
     acc.resize(static_cast<size_t>(kQueryBlock * N));
     k.resize(static_cast<size_t>(kKeyBlock * N));
+    k_t.resize(static_cast<size_t>(kKeyBlock * N));
     v.resize(static_cast<size_t>(kKeyBlock * N));
     scores.resize(static_cast<size_t>(kQueryBlock * kKeyBlock));
     row_max.resize(static_cast<size_t>(kQueryBlock));
@@ -47,66 +42,102 @@ struct AttentionScratch {
   }
 };
 
+// Rows [row0, row0 + count) of head columns [col, col + N) of an F32 or BF16 view as F32: either
+// a pointer into the view (F32) or a copy in `buffer` (BF16). Returns the row stride.
+template <typename Ops>
+GF_INLINE const float* RowsF32(const TensorView& m, int64_t row0, int64_t count, int64_t col,
+                               int64_t N, float* buffer, int64_t& ld) {
+  if (m.dtype == DType::kF32) {
+    ld = m.ld();
+    return m.row_ptr<const float>(row0) + col;
+  }
+  for (int64_t r = 0; r < count; ++r) {
+    Ops::Bf16ToF32(buffer + r * N, m.row_ptr<const uint16_t>(row0 + r) + col, N);
+  }
+  ld = N;
+  return buffer;
+}
+
 // Queries [q0, q1) of head h.
-void AttendBlock(const AttentionArgs& a, int64_t h, int64_t q0, int64_t q1, AttentionScratch& s) {
+template <typename Ops>
+GF_INLINE void AttendBlock(const AttentionArgs& a, int64_t h, int64_t q0, int64_t q1,
+                           AttentionScratch& s) {
   const int64_t N = a.N;
   const int64_t col = h * N;
   const int64_t nq = q1 - q0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(N));
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  float* qs = s.q.data();
+  float* acc = s.acc.data();
+  float* scores = s.scores.data();
 
   for (int64_t qi = 0; qi < nq; ++qi) {
     const float* src = a.q->row_ptr<const float>(q0 + qi) + col;
-    for (int64_t c = 0; c < N; ++c) s.q[static_cast<size_t>(qi * N + c)] = src[c] * scale;
+    for (int64_t c = 0; c < N; ++c) qs[qi * N + c] = src[c] * scale;
   }
-  std::fill(s.acc.begin(), s.acc.end(), 0.0f);
-  std::fill(s.row_max.begin(), s.row_max.end(), neg_inf);
-  std::fill(s.row_sum.begin(), s.row_sum.end(), 0.0f);
+  std::fill_n(acc, nq * N, 0.0f);
+  std::fill_n(s.row_max.data(), nq, neg_inf);
+  std::fill_n(s.row_sum.data(), nq, 0.0f);
 
   const int64_t last_key = a.q_first_pos + q1 - 1;  // the last query sees keys 0..last_key
   for (int64_t k0 = 0; k0 <= last_key; k0 += kKeyBlock) {
     const int64_t nk = std::min(kKeyBlock, last_key + 1 - k0);
-    for (int64_t kj = 0; kj < nk; ++kj) {
-      LoadRowF32(*a.keys, k0 + kj, col, N, s.k.data() + kj * N);
-      LoadRowF32(*a.values, k0 + kj, col, N, s.v.data() + kj * N);
+    int64_t ldk = 0;
+    int64_t ldv = 0;
+    const float* kb = RowsF32<Ops>(*a.keys, k0, nk, col, N, s.k.data(), ldk);
+    const float* vb = RowsF32<Ops>(*a.values, k0, nk, col, N, s.v.data(), ldv);
+
+    // scores[qi][kj] = q_qi . k_kj (q pre-scaled).
+    if (nq >= kTransposedMinRows) {
+      Ops::Transpose(nk, N, kb, ldk, s.k_t.data(), kKeyBlock);
+      for (int64_t qi = 0; qi < nq; ++qi) std::fill_n(scores + qi * kKeyBlock, nk, 0.0f);
+      Ops::MatMulAcc(nq, nk, N, qs, N, 1, s.k_t.data(), kKeyBlock, scores, kKeyBlock);
+    } else {
+      for (int64_t qi = 0; qi < nq; ++qi) {
+        for (int64_t kj = 0; kj < nk; ++kj) {
+          scores[qi * kKeyBlock + kj] = Ops::Dot(qs + qi * N, kb + kj * ldk, N);
+        }
+      }
     }
+
+    // Causal mask and online softmax; rows become the probabilities of this block.
     for (int64_t qi = 0; qi < nq; ++qi) {
+      float* sc = scores + qi * kKeyBlock;
       const int64_t q_pos = a.q_first_pos + q0 + qi;
-      const int64_t visible = std::min(nk, q_pos - k0 + 1);  // keys k0 .. q_pos
-      if (visible <= 0) continue;
-      const float* qrow = s.q.data() + qi * N;
-      float* sc = s.scores.data() + qi * kKeyBlock;
-      float block_max = neg_inf;
-      for (int64_t kj = 0; kj < visible; ++kj) {
-        const float* krow = s.k.data() + kj * N;
-        float dot = 0.0f;
-        for (int64_t c = 0; c < N; ++c) dot += qrow[c] * krow[c];
-        sc[kj] = dot;
-        block_max = std::max(block_max, dot);
+      const int64_t visible = std::clamp<int64_t>(q_pos - k0 + 1, 0, nk);  // keys k0 .. q_pos
+      const auto qs_i = static_cast<size_t>(qi);
+      if (visible == 0) {
+        std::fill_n(sc, nk, 0.0f);
+        continue;
       }
-      const auto qs = static_cast<size_t>(qi);
-      const float new_max = std::max(s.row_max[qs], block_max);
-      const float correction = std::exp(s.row_max[qs] - new_max);  // 0 on the first block
-      float* acc = s.acc.data() + qi * N;
-      for (int64_t c = 0; c < N; ++c) acc[c] *= correction;
-      float block_sum = 0.0f;
-      for (int64_t kj = 0; kj < visible; ++kj) {
-        const float p = std::exp(sc[kj] - new_max);
-        block_sum += p;
-        const float* vrow = s.v.data() + kj * N;
-        for (int64_t c = 0; c < N; ++c) acc[c] += p * vrow[c];
-      }
-      s.row_sum[qs] = s.row_sum[qs] * correction + block_sum;
-      s.row_max[qs] = new_max;
+      const float block_max = *std::max_element(sc, sc + visible);
+      const float new_max = std::max(s.row_max[qs_i], block_max);
+      const float correction = std::exp(s.row_max[qs_i] - new_max);  // 0 on the first block
+      const float block_sum = Ops::ExpShiftSum(sc, new_max, visible);
+      std::fill(sc + visible, sc + nk, 0.0f);
+      Ops::Scale(acc + qi * N, correction, N);
+      s.row_sum[qs_i] = s.row_sum[qs_i] * correction + block_sum;
+      s.row_max[qs_i] = new_max;
     }
+
+    // acc += P * V.
+    Ops::MatMulAcc(nq, N, nk, scores, kKeyBlock, 1, vb, ldv, acc, N);
   }
 
   for (int64_t qi = 0; qi < nq; ++qi) {
     float* dst = a.out->row_ptr<float>(q0 + qi) + col;
     const float inv = 1.0f / s.row_sum[static_cast<size_t>(qi)];
-    const float* acc = s.acc.data() + qi * N;
-    for (int64_t c = 0; c < N; ++c) dst[c] = acc[c] * inv;
+    for (int64_t c = 0; c < N; ++c) dst[c] = acc[qi * N + c] * inv;
   }
+}
+
+GF_TARGET_AVX2 void AttendBlockAvx2(const AttentionArgs& a, int64_t h, int64_t q0, int64_t q1,
+                                    AttentionScratch& s) {
+  AttendBlock<Avx2Ops>(a, h, q0, q1, s);
+}
+void AttendBlockScalar(const AttentionArgs& a, int64_t h, int64_t q0, int64_t q1,
+                       AttentionScratch& s) {
+  AttendBlock<ScalarOps>(a, h, q0, q1, s);
 }
 
 }  // namespace
@@ -152,12 +183,14 @@ void CausalAttention(const TensorView& q, const TensorView& keys, const TensorVi
   const int64_t H = q.cols() / head_size;
   const int64_t Tq = q.rows();
   const int64_t blocks = (Tq + kQueryBlock - 1) / kQueryBlock;
-  ParallelFor(H * blocks, [&args, blocks, Tq](int64_t task) {
+  const bool avx2 = HasAvx2Fma();
+  ParallelFor(H * blocks, [&args, blocks, Tq, avx2](int64_t task) {
     thread_local AttentionScratch scratch;
     scratch.Resize(args.N);
     const int64_t h = task / blocks;
     const int64_t q0 = (task % blocks) * kQueryBlock;
-    AttendBlock(args, h, q0, std::min(Tq, q0 + kQueryBlock), scratch);
+    const int64_t q1 = std::min(Tq, q0 + kQueryBlock);
+    avx2 ? AttendBlockAvx2(args, h, q0, q1, scratch) : AttendBlockScalar(args, h, q0, q1, scratch);
   });
 }
 

@@ -64,10 +64,16 @@ struct ChunkScratch {
   std::vector<float> between;      // [N]
   std::vector<float> running;      // [N]
   std::vector<float> attn;         // [kChunk][kChunk], strictly lower triangular
+  std::vector<float> k_sub_end_t;  // k_sub_end transposed, [N][kChunk]
+  std::vector<float> r_prefixed;   // r_t * prefix[t]
+  std::vector<float> state_t;      // the head's state transposed, [key j][value i]
 
   void Resize(int64_t N) {
     const auto block = static_cast<size_t>(kChunk * N);
-    for (auto* b : {&r, &k, &v, &d, &prefix, &k_sub_end, &k_chunk_end}) b->resize(block);
+    for (auto* b : {&r, &k, &v, &d, &prefix, &k_sub_end, &k_chunk_end, &k_sub_end_t, &r_prefixed}) {
+      b->resize(block);
+    }
+    state_t.resize(static_cast<size_t>(N * N));
     sub_total.resize(static_cast<size_t>((kChunk / kSubChunk) * N));
     r_scaled.resize(static_cast<size_t>(kSubChunk * N));
     between.resize(static_cast<size_t>(N));
@@ -116,7 +122,9 @@ GF_INLINE void ChunkOfHead(const WkvArgs& a, int64_t h, int64_t t0, int64_t L, C
     Ops::Mul(running, running, row(s.d, tau), N);
   }
 
-  // Intra-chunk scores A[t][tau] for tau < t (the rest of the matrix is never read).
+  // Intra-chunk scores A[t][tau] for tau < t; the rest of the matrix stays zero.
+  std::fill(s.attn.begin(), s.attn.end(), 0.0f);
+  Ops::Transpose(L, N, s.k_sub_end.data(), N, s.k_sub_end_t.data(), kChunk);
   auto A = [&s](int64_t t, int64_t tau) -> float& {
     return s.attn[static_cast<size_t>(t * kChunk + tau)];
   };
@@ -143,33 +151,28 @@ GF_INLINE void ChunkOfHead(const WkvArgs& a, int64_t h, int64_t t0, int64_t L, C
         Ops::Mul(rs, row(s.r, t), running, N);
         Ops::Mul(running, running, row(s.d, t), N);
       }
-      for (int64_t t = q0; t < q1; ++t) {
-        const float* rs = s.r_scaled.data() + (t - q0) * N;
-        for (int64_t tau = p0; tau < p0 + kSubChunk; ++tau) {
-          A(t, tau) = Ops::Dot(rs, row(s.k_sub_end, tau), N);
-        }
-      }
+      Ops::MatMulAcc(q1 - q0, kSubChunk, N, s.r_scaled.data(), N, 1, s.k_sub_end_t.data() + p0,
+                     kChunk, &A(q0, p0), kChunk);
       Ops::Mul(between, between, row(s.sub_total, p), N);
     }
   }
 
-  // y_t[i] = sum_j r_t[j] prefix_t[j] S0[i][j] + sum_{tau<t} A[t][tau] v_tau[i].
+  // y_t[i] = sum_j r_t[j] prefix_t[j] S0[i][j] + sum_{tau<t} A[t][tau] v_tau[i], as two matrix
+  // products accumulated straight into the output rows.
+  float* y0 = a.y->row_ptr<float>(t0) + off;
+  const int64_t ldy = a.y->ld();
   for (int64_t t = 0; t < L; ++t) {
-    float* yt = a.y->row_ptr<float>(t0 + t) + off;
-    Ops::Mul(running, row(s.r, t), row(s.prefix, t), N);
-    for (int64_t i = 0; i < N; ++i) yt[i] = Ops::Dot(running, S + i * N, N);
-    for (int64_t tau = 0; tau < t; ++tau) Ops::Axpy(yt, A(t, tau), row(s.v, tau), N);
+    std::fill_n(y0 + t * ldy, N, 0.0f);
+    Ops::Mul(row(s.r_prefixed, t), row(s.r, t), row(s.prefix, t), N);
   }
+  Ops::Transpose(N, N, S, N, s.state_t.data(), N);
+  Ops::MatMulAcc(L, N, N, s.r_prefixed.data(), N, 1, s.state_t.data(), N, y0, ldy);
+  Ops::MatMulAcc(L, N, L, s.attn.data(), kChunk, 1, s.v.data(), N, y0, ldy);
 
   // S[i][j] = S[i][j] * prod_{s<L} d_s[j] + sum_tau v_tau[i] k_chunk_end[tau][j].
   Ops::Mul(running, row(s.prefix, L - 1), row(s.d, L - 1), N);
-  for (int64_t i = 0; i < N; ++i) {
-    float* state_row = S + i * N;
-    Ops::Mul(state_row, state_row, running, N);
-    for (int64_t tau = 0; tau < L; ++tau) {
-      Ops::Axpy(state_row, row(s.v, tau)[i], row(s.k_chunk_end, tau), N);
-    }
-  }
+  for (int64_t i = 0; i < N; ++i) Ops::Mul(S + i * N, S + i * N, running, N);
+  Ops::MatMulAcc(N, N, L, s.v.data(), 1, N, s.k_chunk_end.data(), N, S, N);
 }
 
 template <typename Ops>
