@@ -8,7 +8,6 @@
 #include "engine/sampler.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -36,40 +35,6 @@ Status FieldError(const std::string& field, const std::string& requirement, doub
                          FormatNumber(value) + ")");
 }
 
-// exp(x) for x <= 0 (x = -inf gives 0), relative error below 1e-14, built from IEEE +, -, *
-// and bit operations only, so weights (and hence draws) are bit-identical on every platform;
-// libm's exp may differ in the last bit between implementations. Cody-Waite reduction
-// x = k ln2 + r with |r| <= ln2/2, Taylor polynomial of degree 12 for exp(r), times 2^k.
-inline double ExpNonPositive(double x) {
-  constexpr double kMinArgument = -708.0;  // 2^k stays a normal double above this
-  if (!(x >= kMinArgument)) return 0.0;    // also -inf; e^-708 ~ 3e-308 is below any use here
-  constexpr double kLog2e = 1.4426950408889634;
-  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // ln2 with trailing zero bits
-  constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln2 - kLn2Hi
-  constexpr double kRoundMagic = 6755399441055744.0;     // 1.5 * 2^52: rounds to an integer
-  const double shifted = x * kLog2e + kRoundMagic;
-  const double k = shifted - kRoundMagic;
-  const double r = (x - k * kLn2Hi) - k * kLn2Lo;
-  double p = 1.0 / 479001600.0;  // 1/12!
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  // The low bits of `shifted` hold k (two's complement within the mantissa).
-  const int64_t k_int = static_cast<int64_t>(std::bit_cast<uint64_t>(shifted) -
-                                             std::bit_cast<uint64_t>(kRoundMagic));
-  const uint64_t scale_bits = static_cast<uint64_t>(k_int + 1023) << 52;
-  return p * std::bit_cast<double>(scale_bits);
-}
-
 // NaN -> -inf, +inf -> the largest float, so that differences of logits stay finite.
 float Sanitize(float logit) {
   if (std::isnan(logit)) return kNegInf;
@@ -84,10 +49,10 @@ class OnlineLogSumExp {
     if (logit == kNegInf) return;
     const double x = static_cast<double>(logit);
     if (x > max_) {
-      sum_ = sum_ * ExpNonPositive(max_ - x) + 1.0;
+      sum_ = sum_ * std::exp(max_ - x) + 1.0;
       max_ = x;
     } else {
-      sum_ += ExpNonPositive(x - max_);
+      sum_ += std::exp(x - max_);
     }
   }
   // -inf when nothing finite was added.
@@ -199,7 +164,8 @@ void Sampler::PrepareFlags(size_t vocab) {
   if (adjustment_flags_.size() == vocab) return;
   adjustment_flags_.assign(vocab, 0);
   auto flag = [&](int32_t id, uint8_t bit) {
-    if (id >= 0 && static_cast<size_t>(id) < vocab) adjustment_flags_[static_cast<size_t>(id)] |= bit;
+    if (id >= 0 && static_cast<size_t>(id) < vocab)
+      adjustment_flags_[static_cast<size_t>(id)] |= bit;
   };
   for (const auto& entry : bias_) flag(entry.first, kAdjusted);
   if (repetition_active_) {
@@ -219,7 +185,8 @@ float Sampler::Adjust(int32_t id, float logit) const {
   }
   if (generated_active_) {
     if (auto it = generated_counts_.find(id); it != generated_counts_.end() && it->second > 0) {
-      const float presence = std::isfinite(params_.presence_penalty) ? params_.presence_penalty : 0.0f;
+      const float presence =
+          std::isfinite(params_.presence_penalty) ? params_.presence_penalty : 0.0f;
       const float frequency =
           std::isfinite(params_.frequency_penalty) ? params_.frequency_penalty : 0.0f;
       logit -= frequency * static_cast<float>(it->second) + presence;
@@ -240,7 +207,8 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
   PrepareFlags(vocab);
 
   const bool greedy = !(params_.temperature > 0.0f);
-  const size_t alternatives = std::min(static_cast<size_t>(std::max(params_.top_logprobs, 0)), vocab);
+  const size_t alternatives =
+      std::min(static_cast<size_t>(std::max(params_.top_logprobs, 0)), vocab);
   OnlineLogSumExp log_sum_exp;
   TopAlternatives top(alternatives);
   float best_logit = kNegInf;
@@ -296,7 +264,7 @@ int32_t Sampler::DrawFromCandidates(float max_logit) {
   const double shift = static_cast<double>(max_logit);
   double total = 0.0;
   for (Candidate& c : candidates_) {
-    c.weight = ExpNonPositive((static_cast<double>(c.logit) - shift) / temperature);
+    c.weight = std::exp((static_cast<double>(c.logit) - shift) / temperature);
     total += c.weight;
   }
   // Underflowed weights can never be drawn; dropping them keeps the filters cheap. The best
@@ -345,8 +313,10 @@ double Sampler::KeepNucleus(double target) {
   const auto at = [this](size_t i) { return scratch_.begin() + static_cast<std::ptrdiff_t>(i); };
   size_t lo = 0;
   size_t hi = scratch_.size();
-  double above = 0.0;  // mass of everything better than scratch_[lo, hi)
-  uint64_t pivot_state = 0x9E3779B97F4A7C15ull;  // fixed: the result does not depend on it
+  // Mass of everything better than scratch_[lo, hi).
+  double above = 0.0;
+  // Pivot positions come from a fixed-seed LCG; the boundary found does not depend on them.
+  uint64_t pivot_state = 0x9E3779B97F4A7C15ull;
   std::optional<Candidate> boundary;
   while (!boundary && hi - lo > kNucleusSortBelow) {
     pivot_state = pivot_state * 6364136223846793005ull + 1442695040888963407ull;
@@ -374,7 +344,7 @@ double Sampler::KeepNucleus(double target) {
       if (above >= target || i + 1 == hi) boundary = scratch_[i];  // last one: rounding
     }
   }
-  if (!boundary) return above;  // empty range (rounding before the loop): keep everything
+  if (!boundary) return above;  // rounding: every candidate was needed, keep them all
   const Candidate last = *boundary;
   std::erase_if(candidates_, [&last](const Candidate& c) { return Better(last, c); });
   double kept = 0.0;

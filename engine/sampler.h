@@ -48,7 +48,7 @@ struct SamplingParams {
   std::vector<std::pair<int32_t, float>> logit_bias;  // id -> added logit
   std::vector<int32_t> banned_ids;  // never sampled (e.g. ids with no vocabulary entry)
   uint64_t seed = 0;
-  int top_logprobs = 0;             // 0..20 alternatives to report
+  int top_logprobs = 0;  // 0..20 alternatives to report
 
   // InvalidArgument naming the field: non-finite values, temperature < 0, top_p not in (0,1],
   // min_p not in [0,1], top_k < 0, repetition_penalty <= 0, penalties outside [-2, 2],
@@ -67,8 +67,8 @@ struct TokenLogprob {
 
 struct SampleResult {
   int32_t token = 0;
-  float logprob = 0.0f;                // of the chosen token
-  std::vector<TokenLogprob> top;       // top_logprobs alternatives, best first
+  float logprob = 0.0f;           // of the chosen token
+  std::vector<TokenLogprob> top;  // top_logprobs alternatives, best first
 };
 
 class Sampler {
@@ -113,8 +113,8 @@ class Sampler {
   std::unordered_map<int32_t, int> generated_counts_;
   std::unordered_map<int32_t, int> context_counts_;  // prompt + generated (repetition penalty)
   std::unordered_map<int32_t, float> bias_;
-  bool repetition_active_ = false;  // repetition_penalty finite, > 0 and != 1
-  bool generated_active_ = false;   // a finite non-zero presence or frequency penalty
+  bool repetition_active_ = false;         // repetition_penalty finite, > 0 and != 1
+  bool generated_active_ = false;          // a finite non-zero presence or frequency penalty
   std::vector<uint8_t> adjustment_flags_;  // per id of the current row size
   std::vector<Candidate> candidates_;
   std::vector<Candidate> scratch_;  // KeepNucleus working copy

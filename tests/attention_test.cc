@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/kernels.h"
 
 namespace gf::kernels {
@@ -102,6 +103,14 @@ TEST(AttentionTest, Bf16KeysAndValues) {
   RunAttentionCase({6, 80, 74, 32, 2, true, 0}, 9);
   RunAttentionCase({1, 200, 199, 64, 2, true, 4}, 10);
   RunAttentionCase({70, 70, 0, 16, 1, true, 0}, 11);
+}
+
+TEST(AttentionTest, ScalarPath) {
+  cpu::ForceScalarForTesting(true);
+  RunAttentionCase({40, 170, 130, 32, 2, false, 2}, 12);
+  RunAttentionCase({1, 90, 89, 16, 2, true, 0}, 13);
+  RunAttentionCase({70, 70, 0, 16, 1, true, 0}, 14);
+  cpu::ForceScalarForTesting(false);
 }
 
 TEST(AttentionTest, RejectsBadArguments) {

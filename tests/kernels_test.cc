@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/kernels.h"
 #include "kernels/tensor.h"
 
@@ -292,7 +293,7 @@ TEST(GemmTest, RejectsBadArguments) {
 
 // ---- norms ----------------------------------------------------------------------------------
 
-TEST(NormTest, LayerNormMatchesReference) {
+void CheckLayerNorm() {
   std::mt19937 rng(5);
   for (int64_t C : {1, 7, 64, 769}) {
     Matrix x(5, C, 3);
@@ -320,7 +321,9 @@ TEST(NormTest, LayerNormMatchesReference) {
   }
 }
 
-TEST(NormTest, RmsNormAddsEpsToTheRms) {
+TEST(NormTest, LayerNormMatchesReference) { CheckLayerNorm(); }
+
+void CheckRmsNorm() {
   std::mt19937 rng(6);
   Matrix x(4, 33, 1);
   Fill(x, rng, -2.0f, 2.0f);
@@ -338,6 +341,8 @@ TEST(NormTest, RmsNormAddsEpsToTheRms) {
   ASSERT_TRUE(RmsNorm(MatF32(zeros.data(), 1, 16), MatF32(zeros.data(), 1, 16)).ok());
   for (float v : zeros) EXPECT_EQ(v, 0.0f);
 }
+
+TEST(NormTest, RmsNormAddsEpsToTheRms) { CheckRmsNorm(); }
 
 TEST(NormTest, RejectsBadArguments) {
   std::vector<float> x(12), g(4), b(3);
@@ -419,6 +424,54 @@ TEST(ElementwiseTest, ActivationsMatchReference) {
   ExpectPaddingUntouched(q);
 }
 
+// Dense sweeps over the whole useful range (the vectorised paths must keep ~1e-6 relative
+// accuracy everywhere, including tiny arguments and the switch points of the approximations).
+void CheckTranscendentals() {
+  std::vector<float> grid;
+  for (float v = -30.0f; v <= 30.0f; v += 0.01171875f) grid.push_back(v);
+  for (float v = 1e-30f; v < 10.0f; v *= 1.37f) {
+    grid.push_back(v);
+    grid.push_back(-v);
+  }
+  for (float v : {0.0f, 0.625f, -0.625f, 0.62499994f, 88.0f, -88.0f, 100.0f, -100.0f}) grid.push_back(v);
+  const auto n = static_cast<int64_t>(grid.size());
+  std::vector<float> t = grid, s = grid;
+  ASSERT_TRUE(Tanh(MatF32(t.data(), 1, n)).ok());
+  ASSERT_TRUE(Sigmoid(MatF32(s.data(), 1, n)).ok());
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = D(grid[static_cast<size_t>(i)]);
+    const double th = std::tanh(v), sg = 1.0 / (1.0 + std::exp(-v));
+    ASSERT_NEAR(t[static_cast<size_t>(i)], th, 1e-6 * std::fabs(th) + 1e-37) << "tanh(" << v << ")";
+    // Sigmoid results below FLT_MIN may flush to zero.
+    ASSERT_NEAR(s[static_cast<size_t>(i)], sg, 1e-6 * sg + 1.2e-38) << "sigmoid(" << v << ")";
+  }
+  // DecayKeyScale over w_hat in [-12, 5] with k = 1: exactly the factor 1 - exp(-exp(w)).
+  std::vector<float> w, k;
+  for (float v = -12.0f; v <= 5.0f; v += 0.00390625f) {
+    w.push_back(v);
+    k.push_back(1.0f);
+  }
+  const auto m = static_cast<int64_t>(w.size());
+  ASSERT_TRUE(DecayKeyScale(MatF32(k.data(), 1, m), MatF32(w.data(), 1, m)).ok());
+  for (int64_t i = 0; i < m; ++i) {
+    const double want = -std::expm1(-std::exp(D(w[static_cast<size_t>(i)])));
+    ASSERT_NEAR(k[static_cast<size_t>(i)], want, 1e-6 * want) << "w=" << w[static_cast<size_t>(i)];
+  }
+  std::vector<float> special = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(), 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  std::vector<float> special_t = special;
+  ASSERT_TRUE(Tanh(MatF32(special_t.data(), 1, 8)).ok());
+  EXPECT_TRUE(std::isnan(special_t[0]));
+  EXPECT_EQ(special_t[1], 1.0f);
+  EXPECT_EQ(special_t[2], -1.0f);
+  ASSERT_TRUE(Sigmoid(MatF32(special.data(), 1, 8)).ok());
+  EXPECT_TRUE(std::isnan(special[0]));
+  EXPECT_EQ(special[1], 1.0f);
+  EXPECT_EQ(special[2], 0.0f);
+}
+
+TEST(ElementwiseTest, TranscendentalsAreAccurateOverTheirRange) { CheckTranscendentals(); }
+
 TEST(ElementwiseTest, AddsAndProducts) {
   std::mt19937 rng(10);
   Matrix x(4, 11, 1), y(4, 11, 2), a(4, 11), b(4, 11, 5);
@@ -466,7 +519,7 @@ TEST(ElementwiseTest, DecayKeyScale) {
 
 // ---- gathers and conversions ----------------------------------------------------------------
 
-TEST(GatherTest, EmbeddingGatherF32AndBf16) {
+void CheckEmbeddingGather() {
   std::mt19937 rng(12);
   Matrix table(9, 13, 3);
   Fill(table, rng);
@@ -493,7 +546,9 @@ TEST(GatherTest, EmbeddingGatherF32AndBf16) {
             StatusCode::kInvalidArgument);
 }
 
-TEST(ConvertTest, AllPairsWithStrides) {
+TEST(GatherTest, EmbeddingGatherF32AndBf16) { CheckEmbeddingGather(); }
+
+void CheckConvertAllPairs() {
   std::mt19937 rng(13);
   Matrix src(3, 19, 2);
   Fill(src, rng, -100.0f, 100.0f);
@@ -540,6 +595,33 @@ TEST(ConvertTest, AllPairsWithStrides) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(Convert(VecF32(f.data(), 4), Vec(f.data(), DType::kBF16, 3)).code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(ConvertTest, AllPairsWithStrides) { CheckConvertAllPairs(); }
+
+// ---- the scalar (non-AVX2) paths ------------------------------------------------------------
+
+// Runs the same checks with the plain scalar kernels forced (the path of CPUs without AVX2).
+class ScalarPathTest : public ::testing::Test {
+ protected:
+  void SetUp() override { cpu::ForceScalarForTesting(true); }
+  void TearDown() override { cpu::ForceScalarForTesting(false); }
+};
+
+TEST_F(ScalarPathTest, Gemm) {
+  std::mt19937 rng(40);
+  for (int64_t M : {1, 3, 5, 17, 40}) {
+    RunGemmCase({M, 37, 45, false, false, 1}, rng);
+    RunGemmCase({M, 37, 45, true, true, 2}, rng);
+  }
+}
+
+TEST_F(ScalarPathTest, NormsActivationsAndConversions) {
+  CheckLayerNorm();
+  CheckRmsNorm();
+  CheckTranscendentals();
+  CheckConvertAllPairs();
+  CheckEmbeddingGather();
 }
 
 }  // namespace

@@ -413,6 +413,16 @@ TEST(WeightsLoaderTest, MissingTensor) {
                   {"missing tensor", "\"blocks.1.att.time_maa_w2\"", "[5,32,64]"});
 }
 
+TEST(WeightsLoaderTest, TimeFaaaaMayBeDropped) {
+  // tools/convert_checkpoint.py --drop-faaaa writes no time_faaaa (unused by GoldFinch).
+  Tensors ts = ReadGolden(kSmallCase);
+  std::erase_if(ts, [](const OwnedTensor& t) { return t.name.find("time_faaaa") != std::string::npos; });
+  auto dir = MakeModelDir({{"weights.safetensors", ts}});
+  auto weights = LoadModelWeights(dir->path());
+  ASSERT_TRUE(weights.ok()) << weights.status().ToString();
+  EXPECT_EQ(weights->blocks.size(), 4u);
+}
+
 TEST(WeightsLoaderTest, ExtraTensor) {
   Tensors ts = ReadGolden(kSmallCase);
   ts.push_back({"blocks.0.att.bonus", StDType::kF32, {4}, std::vector<uint8_t>(16, 0)});

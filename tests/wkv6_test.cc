@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/kernels.h"
 
 namespace gf::kernels {
@@ -192,6 +193,38 @@ TEST(Wkv6Test, RejectsBadArguments) {
   std::vector<uint16_t> half(static_cast<size_t>(4 * in.A));
   EXPECT_EQ(Wkv6Sequential(Mat(half.data(), DType::kBF16, 4, in.A), in.K(), in.V(), in.W(), sv, yv, 8).code(),
             StatusCode::kInvalidArgument);
+}
+
+// The plain scalar kernels (CPUs without AVX2) against the naive loop and the AVX2 kernels.
+TEST(Wkv6Test, ScalarPathMatchesNaiveAndVectorised) {
+  for (int64_t T : {1, 17, 70}) {
+    SCOPED_TRACE(testing::Message() << "T=" << T);
+    WkvInputs in(T, 2, 32, 1, -7.0f, 2.5f, 300 + static_cast<uint32_t>(T));
+    std::vector<double> ref_state(in.state.begin(), in.state.end());
+    const std::vector<double> ref_y = NaiveWkv(in, ref_state);
+    const auto size = static_cast<size_t>(T * in.A);
+    std::vector<float> y_scalar_seq(size), y_scalar_chunk(size), y_fast(size);
+    std::vector<float> s_scalar_seq = in.state, s_scalar_chunk = in.state, s_fast = in.state;
+    cpu::ForceScalarForTesting(true);
+    const bool ok_seq = Wkv6Sequential(in.R(), in.K(), in.V(), in.W(), StateView(s_scalar_seq, 2, 32),
+                                       MatF32(y_scalar_seq.data(), T, in.A), 32).ok();
+    const bool ok_chunk = Wkv6Chunked(in.R(), in.K(), in.V(), in.W(), StateView(s_scalar_chunk, 2, 32),
+                                      MatF32(y_scalar_chunk.data(), T, in.A), 32).ok();
+    cpu::ForceScalarForTesting(false);
+    ASSERT_TRUE(ok_seq && ok_chunk);
+    ASSERT_TRUE(Wkv6Chunked(in.R(), in.K(), in.V(), in.W(), StateView(s_fast, 2, 32),
+                            MatF32(y_fast.data(), T, in.A), 32).ok());
+    for (size_t i = 0; i < size; ++i) {
+      const double want = ref_y[i];
+      ASSERT_NEAR(y_scalar_seq[i], want, 1e-5 * (1.0 + std::fabs(want))) << i;
+      ASSERT_NEAR(y_scalar_chunk[i], want, 1e-5 * (1.0 + std::fabs(want))) << i;
+      ASSERT_NEAR(y_fast[i], want, 1e-5 * (1.0 + std::fabs(want))) << i;
+    }
+    for (size_t i = 0; i < ref_state.size(); ++i) {
+      ASSERT_NEAR(s_scalar_chunk[i], ref_state[i], 1e-5 * (1.0 + std::fabs(ref_state[i]))) << i;
+      ASSERT_NEAR(s_fast[i], ref_state[i], 1e-5 * (1.0 + std::fabs(ref_state[i]))) << i;
+    }
+  }
 }
 
 }  // namespace

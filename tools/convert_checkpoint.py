@@ -557,8 +557,7 @@ def parse_args(argv):
                    help="store the elementwise parameters (mixes, LayerNorms, time_decay, "
                         "time_faaaa) as F32 (exact)")
     p.add_argument("--drop-faaaa", action="store_true",
-                   help="leave out the unused time_faaaa tensors (the engine's loader must "
-                        "accept their absence)")
+                   help="leave out the unused time_faaaa tensors (the engine loads either way)")
     p.add_argument("--head-size", type=int,
                    help="head_size, only needed when the checkpoint has no time_faaaa")
     p.add_argument("--use-one-minus-w", type=int, default=1, help="must be 1 (GoldFinch)")

@@ -5,9 +5,13 @@
 // entry has a known dtype (F32, BF16, F16, I32, I64, F64, U8, I8, I16, U16, BOOL), a shape of
 // non-negative integers whose element count times the dtype size (overflow-checked) equals
 // end - begin; offsets inside the data section; no two tensors overlap; no duplicate names.
-// Any violation gives InvalidArgument/DataLoss naming the file and tensor. Once Open() succeeds
-// every TensorInfo's bytes lie inside the mapping. The object owns the mapping (movable only);
-// const methods are thread-safe.
+// Any violation gives an error naming the file and tensor: DataLoss when bytes are missing
+// (file < 8 bytes, header length past the end, tensor bytes past the end: a truncated file),
+// InvalidArgument for everything else; NotFound when the file does not exist. Gaps between
+// tensors are allowed; empty tensors never overlap. Once Open() succeeds every TensorInfo's
+// bytes lie inside the mapping (they may be unaligned: read them with memcpy). The object owns
+// the mapping (movable only; the data pointers stay valid across moves); const methods are
+// thread-safe. WriteSafetensors errors: InvalidArgument for bad input, Internal for I/O.
 #pragma once
 
 #include <cstdint>

@@ -100,8 +100,9 @@ class Planner {
     return Vector(prefix + ".bias", n, &out->bias);
   }
 
-  // A tensor that must be present and well-formed but is not used.
-  Status CheckOnly(const std::string& name, std::vector<int64_t> shape) {
+  // A tensor that is not used: when present it must be well-formed; it may be absent.
+  Status CheckOptional(const std::string& name, std::vector<int64_t> shape) {
+    if (sources_->count(name) == 0) return Status::Ok();
     return Take(name, {std::move(shape)}).status();
   }
 
@@ -181,7 +182,7 @@ Status PlanFinch(Planner& p, const ModelConfig& c, const std::string& att, Finch
   GF_RETURN_IF_ERROR(p.LoraTransposed(att + "time_decay_w2", kDecayLoraDim, A, &f->decay_w2));
   GF_RETURN_IF_ERROR(p.LoraTransposed(att + "time_value2_w1", C, kDecayLoraDim, &f->value2_w1));
   GF_RETURN_IF_ERROR(p.LoraTransposed(att + "time_value2_w2", kDecayLoraDim, A, &f->value2_w2));
-  GF_RETURN_IF_ERROR(p.CheckOnly(att + "time_faaaa", {c.n_head, c.head_size}));
+  GF_RETURN_IF_ERROR(p.CheckOptional(att + "time_faaaa", {c.n_head, c.head_size}));
   GF_RETURN_IF_ERROR(p.Matrix(att + "receptance.weight", A, C, &f->receptance));
   GF_RETURN_IF_ERROR(p.Matrix(att + "key.weight", A, C, &f->key));
   GF_RETURN_IF_ERROR(p.Matrix(att + "value.weight", A, C, &f->value));

@@ -11,8 +11,8 @@
 // nearest even), vectors to F32 ([1,1,X] squeezed to [X]), and everything is copied out of the
 // file mapping into one anonymous, 2 MiB-aligned arena with MADV_HUGEPAGE advised and every
 // tensor 64-byte aligned (computing straight from a file-backed mapping is about 2x slower).
-// The files are unmapped before returning. `time_faaaa` is checked and then dropped (unused by
-// GoldFinch). Thread-safety: free functions with no shared state.
+// The files are unmapped before returning. `time_faaaa` may be absent; when present it is checked and
+// then dropped (unused by GoldFinch). Thread-safety: free functions with no shared state.
 #pragma once
 
 #include <string>

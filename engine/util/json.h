@@ -2,7 +2,12 @@
 // library). Parses RFC 8259 JSON into a JsonValue tree: objects keep key order, numbers keep
 // both their double value and whether they were written as integers; strings are UTF-8
 // (\uXXXX escapes and surrogate pairs decoded). Limits: nesting depth <= 64, input <= 256 MiB.
+// Strict: raw strings must be valid UTF-8, lone surrogate escapes, duplicate object keys (the
+// error names the key), numbers that overflow a double and anything after the value are
+// rejected; a number that underflows becomes 0; a leading UTF-8 BOM is skipped.
 // Errors are InvalidArgument with the byte offset. Values are plain data (thread-safe to read).
+// Writing: ToJson prints NaN/infinity as null, JsonQuote replaces invalid UTF-8 by U+FFFD, so the
+// output always parses.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,9 @@
 // CPU embedding gather and dtype conversions, plus the CPU feature probe used by the backend.
 #include <immintrin.h>
 
+#include <atomic>
+
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/thread_pool.h"
 
 namespace gf::kernels::cpu {
 namespace {
@@ -48,10 +49,16 @@ void ConvertRow(const void* src, DType src_type, void* dst, DType dst_type, int6
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_force_scalar{false};
+}  // namespace
+
 bool HasAvx2Fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
+  return has && !g_force_scalar.load(std::memory_order_relaxed);
 }
+
+void ForceScalarForTesting(bool force) { g_force_scalar.store(force, std::memory_order_relaxed); }
 
 void EmbeddingGather(const TensorView& table, std::span<const int32_t> ids, const TensorView& out) {
   const size_t elem = DTypeSize(table.dtype);

@@ -14,8 +14,11 @@
 
 namespace gf::kernels::cpu {
 
-// True when the CPU supports AVX2 and FMA (the fast paths); evaluated once.
+// True when the CPU supports AVX2 and FMA (the fast paths) and the scalar paths are not forced.
 bool HasAvx2Fma();
+// Tests only: forces the plain scalar paths (the readable oracle) while `force` is set. Must not
+// be called while an op is running.
+void ForceScalarForTesting(bool force);
 
 void Gemm(const TensorView& x, const TensorView& w, const TensorView& y, bool accumulate);
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec_ops.h"
 
 namespace gf::kernels::cpu {
 namespace {
@@ -46,16 +47,38 @@ void ShiftMix(const TensorView& x, const TensorView& delta, const TensorView& mu
   }
 }
 
-void Tanh(const TensorView& x) {
-  ForEachRow(x, [](float* row, int64_t, int64_t n) {
-    for (int64_t c = 0; c < n; ++c) row[c] = std::tanh(row[c]);
+namespace {
+
+// The transcendental ops run on whole rows through ScalarOps or Avx2Ops.
+template <typename Ops>
+GF_INLINE void TanhRows(const TensorView& x) {
+  ForEachRow(x, [](float* row, int64_t, int64_t n) { Ops::Tanh(row, n); });
+}
+template <typename Ops>
+GF_INLINE void SigmoidRows(const TensorView& x) {
+  ForEachRow(x, [](float* row, int64_t, int64_t n) { Ops::Sigmoid(row, n); });
+}
+template <typename Ops>
+GF_INLINE void DecayKeyScaleRows(const TensorView& k, const TensorView& w_hat) {
+  ForEachRow(k, [&w_hat](float* row, int64_t r, int64_t n) {
+    Ops::ScaleByOneMinusDecay(row, w_hat.row_ptr<const float>(r), n);
   });
 }
 
-void Sigmoid(const TensorView& x) {
-  ForEachRow(x, [](float* row, int64_t, int64_t n) {
-    for (int64_t c = 0; c < n; ++c) row[c] = 1.0f / (1.0f + std::exp(-row[c]));
-  });
+GF_TARGET_AVX2 void TanhAvx2(const TensorView& x) { TanhRows<Avx2Ops>(x); }
+GF_TARGET_AVX2 void SigmoidAvx2(const TensorView& x) { SigmoidRows<Avx2Ops>(x); }
+GF_TARGET_AVX2 void DecayKeyScaleAvx2(const TensorView& k, const TensorView& w_hat) {
+  DecayKeyScaleRows<Avx2Ops>(k, w_hat);
+}
+
+}  // namespace
+
+void Tanh(const TensorView& x) { HasAvx2Fma() ? TanhAvx2(x) : TanhRows<ScalarOps>(x); }
+
+void Sigmoid(const TensorView& x) { HasAvx2Fma() ? SigmoidAvx2(x) : SigmoidRows<ScalarOps>(x); }
+
+void DecayKeyScale(const TensorView& k, const TensorView& w_hat) {
+  HasAvx2Fma() ? DecayKeyScaleAvx2(k, w_hat) : DecayKeyScaleRows<ScalarOps>(k, w_hat);
 }
 
 void ReluSquare(const TensorView& x) {
@@ -86,14 +109,6 @@ void AddProduct(const TensorView& x, const TensorView& a, const TensorView& b) {
     const float* ar = a.row_ptr<const float>(r);
     const float* br = b.row_ptr<const float>(r);
     for (int64_t c = 0; c < n; ++c) row[c] += ar[c] * br[c];
-  });
-}
-
-void DecayKeyScale(const TensorView& k, const TensorView& w_hat) {
-  ForEachRow(k, [&w_hat](float* row, int64_t r, int64_t n) {
-    const float* wr = w_hat.row_ptr<const float>(r);
-    // 1 - exp(-e) computed as -expm1(-e) keeps full relative accuracy for weak decays.
-    for (int64_t c = 0; c < n; ++c) row[c] *= -std::expm1(-std::exp(wr[c]));
   });
 }
 

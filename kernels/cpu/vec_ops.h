@@ -61,6 +61,37 @@ struct ScalarOps {
       for (int64_t k = 0; k < K; ++k) Axpy(c + m * ldc, a[m * a_rs + k * a_cs], b + k * ldb, N);
     }
   }
+  static GF_INLINE void Tanh(float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+  }
+  static GF_INLINE void Sigmoid(float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] = 1.0f / (1.0f + std::exp(-x[i]));
+  }
+  // k[i] *= 1 - exp(-exp(w[i])), as -expm1 for full relative accuracy on weak decays.
+  static GF_INLINE void ScaleByOneMinusDecay(float* k, const float* w, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) k[i] *= -std::expm1(-std::exp(w[i]));
+  }
+  static GF_INLINE float Sum(const float* x, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; ++i) s += x[i];
+    return s;
+  }
+  // sum (x[i] - mean)^2
+  static GF_INLINE float SumSquaredDeviation(const float* x, float mean, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; ++i) s += (x[i] - mean) * (x[i] - mean);
+    return s;
+  }
+  // y[i] = (x[i] - mean) * inv_std * g[i] + b[i]
+  static GF_INLINE void Normalize(float* y, const float* x, float mean, float inv_std,
+                                  const float* g, const float* b, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv_std * g[i] + b[i];
+  }
+  // y[i] = x[i] * s
+  static GF_INLINE void ScaleTo(float* y, const float* x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s;
+  }
+
   // dst[c * ldd + r] = src[r * lds + c] for a rows x cols block.
   static GF_INLINE void Transpose(int64_t rows, int64_t cols, const float* src, int64_t lds,
                                   float* dst, int64_t ldd) {
@@ -304,6 +335,108 @@ struct Avx2Ops {
     }
     ScalarOps::Transpose(rows8, cols - cols8, src + cols8, lds, dst + cols8 * ldd, ldd);
     ScalarOps::Transpose(rows - rows8, cols, src + rows8 * lds, lds, dst + rows8, ldd);
+  }
+
+  // tanh: odd polynomial below 0.625 (Cephes tanhf), 1 - 2 / (exp(2|x|) + 1) above.
+  static GF_TARGET_AVX2 inline __m256 Tanh(__m256 x) {
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    const __m256 ax = _mm256_andnot_ps(sign_mask, x);
+    const __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
+    const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+    const __m256 e = Exp(_mm256_add_ps(ax, ax));
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 large = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    large = _mm256_or_ps(large, _mm256_and_ps(sign_mask, x));
+    return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+  }
+
+  static GF_TARGET_AVX2 inline void Tanh(float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, Tanh(_mm256_loadu_ps(x + i)));
+    ScalarOps::Tanh(x + i, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline void Sigmoid(float* x, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 e = Exp(_mm256_xor_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(-0.0f)));
+      _mm256_storeu_ps(x + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    ScalarOps::Sigmoid(x + i, n - i);
+  }
+
+  // 1 - exp(-e): Taylor series for e < 0.5 (relative error < 1e-7), else direct.
+  static GF_TARGET_AVX2 inline void ScaleByOneMinusDecay(float* k, const float* w, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 e = Exp(_mm256_loadu_ps(w + i));
+      // e (1 - e/2 (1 - e/3 (1 - ... (1 - e/9))))
+      __m256 series = one;
+      for (int d = 9; d >= 2; --d) {
+        series = _mm256_fnmadd_ps(_mm256_mul_ps(e, _mm256_set1_ps(1.0f / static_cast<float>(d))),
+                                  series, one);
+      }
+      series = _mm256_mul_ps(series, e);
+      const __m256 direct = _mm256_sub_ps(one, Exp(_mm256_xor_ps(e, _mm256_set1_ps(-0.0f))));
+      const __m256 f =
+          _mm256_blendv_ps(direct, series, _mm256_cmp_ps(e, _mm256_set1_ps(0.5f), _CMP_LT_OQ));
+      _mm256_storeu_ps(k + i, _mm256_mul_ps(_mm256_loadu_ps(k + i), f));
+    }
+    ScalarOps::ScaleByOneMinusDecay(k + i, w + i, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline float Sum(const float* x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(x + i));
+      acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(x + i + 8));
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(x + i));
+    return HorizontalSum(_mm256_add_ps(acc0, acc1)) + ScalarOps::Sum(x + i, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline float SumSquaredDeviation(const float* x, float mean, int64_t n) {
+    const __m256 m = _mm256_set1_ps(mean);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), m);
+      const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m);
+      acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+      acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+    }
+    for (; i + 8 <= n; i += 8) {
+      const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), m);
+      acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+    }
+    return HorizontalSum(_mm256_add_ps(acc0, acc1)) + ScalarOps::SumSquaredDeviation(x + i, mean, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline void Normalize(float* y, const float* x, float mean, float inv_std,
+                                              const float* g, const float* b, int64_t n) {
+    const __m256 m = _mm256_set1_ps(mean);
+    const __m256 s = _mm256_set1_ps(inv_std);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s);
+      _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+    }
+    ScalarOps::Normalize(y + i, x + i, mean, inv_std, g + i, b + i, n - i);
+  }
+
+  static GF_TARGET_AVX2 inline void ScaleTo(float* y, const float* x, float s, int64_t n) {
+    const __m256 sv = _mm256_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), sv));
+    ScalarOps::ScaleTo(y + i, x + i, s, n - i);
   }
 };
 
