@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/args.h"
@@ -246,9 +247,17 @@ void PrintHeader(const GoldFinchModel& model, const std::string& description) {
   std::printf("model: L=%d C=%d F=%d heads=%dx%d Finch-C2 layers=%d GOLD layers=%d c=%d D_g=%d V=%d\n",
               c.n_layer, c.n_embd, c.dim_ffn, c.n_head, c.head_size, c.first_gold_layer, c.n_gold,
               c.compressed_dim, c.gold_lora_dim, c.vocab_size);
-  std::printf("weights: %.1f MB, matrices and K/V cache in %s; %d kernel threads\n\n",
+  std::printf("weights: %.1f MB, matrices and K/V cache in %s; %d kernel threads\n",
               static_cast<double>(model.weights().bytes) / 1e6,
               kernels::DTypeName(model.weights().matrix_dtype), kernels::NumThreads());
+  // Other work on the machine skews every number below; say how busy it was.
+  std::ifstream loadavg("/proc/loadavg");
+  double load1 = 0;
+  if (loadavg >> load1) {
+    std::printf("machine: load average %.2f over %u hardware threads at start\n", load1,
+                std::thread::hardware_concurrency());
+  }
+  std::printf("\n");
 }
 
 void PrintRoofline(const Roofline& r) {
@@ -258,8 +267,9 @@ void PrintRoofline(const Roofline& r) {
   std::printf("  FP32 FMA peak    %8.1f GFLOP/s (%d threads) %6.1f GFLOP/s (1 thread) [%s]\n",
               r.fma_peak / 1e9, r.threads, r.fma_peak_1t / 1e9,
               r.avx2_fma ? "AVX2+FMA register loop" : "scalar loop, no AVX2+FMA");
-  std::printf("  GEMM %lld^3        %8.1f GFLOP/s F32 weights, %.1f GFLOP/s BF16 weights (kernels::Gemm)\n\n",
-              static_cast<long long>(r.gemm_size), r.gemm_f32 / 1e9, r.gemm_bf16 / 1e9);
+  const std::string gemm = "GEMM " + std::to_string(r.gemm_size) + "^3";
+  std::printf("  %-16s %8.1f GFLOP/s F32 weights   %6.1f GFLOP/s BF16 weights   [kernels::Gemm]\n\n",
+              gemm.c_str(), r.gemm_f32 / 1e9, r.gemm_bf16 / 1e9);
 }
 
 void PrintPrefill(const std::vector<PrefillResult>& results, const GoldFinchModel& model,

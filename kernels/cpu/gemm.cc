@@ -87,6 +87,7 @@ __attribute__((target("avx2,fma"))) inline void StoreTile(__m256 (&acc)[MR][NR],
 }
 
 // BF16 tile: rows m0..m0+MR of x (packed, row stride ldp) against weight rows n0..n0+NR.
+constexpr int PF = GF_PF;
 template <int MR, int NR>
 __attribute__((target("avx2,fma"))) void Bf16Tile(const GemmArgs& g, const float* packed,
                                                   int64_t ldp, int64_t m0, int64_t n0) {
@@ -103,6 +104,9 @@ __attribute__((target("avx2,fma"))) void Bf16Tile(const GemmArgs& g, const float
   for (int64_t k = 0; k < k_end; k += 16) {
 #pragma GCC unroll 8
     for (int n = 0; n < NR; ++n) {
+      if ((k & 31) == 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (n + PF * NR) * g.ldw + k), _MM_HINT_T0);
+      }
       const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + n * g.ldw + k));
       const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(bits, 16));
       const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(bits, high_mask));

@@ -38,6 +38,9 @@ RMS_EPS = 1e-8
 # which bounds the cancellation error of the cumulative-sum differences (float32: relative error of
 # a weight <= about chunk * 110 * 2^-24, 1e-4 at chunk 16, reached only after near-total decays).
 LOG_DECAY_FLOOR = {torch.float32: -110.0, torch.float64: -800.0}
+# A channel's decay over one chunk (-A_last) up to this limit allows the factored intra-chunk form:
+# its factors stay within [e^-limit, e^limit], far from float overflow and underflow.
+FACTOR_LIMIT = {torch.float32: 30.0, torch.float64: 250.0}
 
 
 class GoldFinchConfig:
@@ -138,12 +141,15 @@ def wkv_naive(r, k, v, log_decay):
     return torch.stack(ys, dim=1), S
 
 
-def wkv_chunked(r, k, v, log_decay, chunk=16):
+def wkv_chunked(r, k, v, log_decay, chunk=32):
     """Chunked-parallel WKV. Within a chunk, with A_t the inclusive cumulative log-decay and
     Aq_t = A_{t-1}: the intra-chunk weight of key s for query t is exp(Aq_t - A_s) (s < t, <= 1),
     the carried state enters query t scaled by exp(Aq_t) (<= 1) and the chunk's keys reach the
     chunk-end state scaled by exp(A_last - A_s) (<= 1). Only the state hand-off between chunks is
-    sequential."""
+    sequential. Intra-chunk scores use the factored form (r e^Aq)(k e^-A)^T, a matrix product,
+    for "tame" channels whose decay over the chunk stays within FACTOR_LIMIT (no factor can
+    overflow or underflow there); the other channels of that chunk and head are gathered and done
+    pairwise with non-positive exponents, so the result is exact for any decay."""
     B, T, H, N = r.shape
     pad = (-T) % chunk
     if pad:
@@ -154,14 +160,25 @@ def wkv_chunked(r, k, v, log_decay, chunk=16):
         return t.reshape(B, nc, chunk, H, N).permute(0, 3, 1, 2, 4)
 
     floor = LOG_DECAY_FLOOR.get(r.dtype, LOG_DECAY_FLOOR[torch.float32])
+    limit = FACTOR_LIMIT.get(r.dtype, FACTOR_LIMIT[torch.float32])
     r, k, v, lw = split(r), split(k), split(v), split(log_decay.clamp(min=floor))
     A = lw.cumsum(dim=3)
     Aq = A - lw
     A_last = A[:, :, :, -1:, :]
     strictly_lower = torch.ones(chunk, chunk, dtype=torch.bool, device=r.device).tril(-1)
-    diff = Aq.unsqueeze(4) - A.unsqueeze(3)                         # [B,H,nc,t,s,N]
-    decay_ts = torch.exp(diff.masked_fill(~strictly_lower[:, :, None], float("-inf")))
-    scores = ((r.unsqueeze(4) * decay_ts) * k.unsqueeze(3)).sum(-1)  # [B,H,nc,t,s]
+    tame = A_last >= -limit                                          # [B,H,nc,1,N]
+    r_fac = r * torch.exp(Aq.masked_fill(~tame, 0.0)) * tame.to(r.dtype)
+    k_fac = k * torch.exp(-A.masked_fill(~tame, 0.0))
+    scores = (r_fac @ k_fac.transpose(-1, -2)).masked_fill(~strictly_lower, 0.0)
+    wild = (~tame[:, :, :, 0, :]).nonzero(as_tuple=True)             # (b, h, c, j) each [n]
+    if wild[0].numel():
+        b_, h_, c_, j_ = wild
+        diff = Aq[b_, h_, c_, :, j_].unsqueeze(2) - A[b_, h_, c_, :, j_].unsqueeze(1)  # [n,t,s]
+        pair = (r[b_, h_, c_, :, j_].unsqueeze(2) * k[b_, h_, c_, :, j_].unsqueeze(1)
+                * torch.exp(diff.masked_fill(~strictly_lower, float("-inf"))))
+        flat = (b_ * H + h_) * nc + c_
+        scores = scores.reshape(B * H * nc, chunk, chunk).index_add(0, flat, pair)
+        scores = scores.reshape(B, H, nc, chunk, chunk)
     y = scores @ v
     k_to_end = k * torch.exp(A_last - A)
     contrib = k_to_end.transpose(-1, -2) @ v                        # [B,H,nc,j,i]
@@ -227,7 +244,7 @@ class FinchC2TimeMix(nn.Module):
         self.value = nn.Linear(C, A, bias=False)
         self.output = nn.Linear(A, C, bias=False)
         self.ln_x = _ln(A)
-        self.wkv_chunk = 16
+        self.wkv_chunk = 32
         self.use_naive_wkv = False
 
     def forward(self, x, aux=None):
@@ -339,7 +356,7 @@ class GoldFinch(nn.Module):
         self.w_kv_cache_a = nn.Linear(C, cfg.compressed_dim, bias=False)
         self.w_kv_cache_b = nn.Linear(C + cfg.compressed_dim, cfg.dim_att, bias=False)
 
-    def set_wkv_mode(self, chunk=16, naive=False):
+    def set_wkv_mode(self, chunk=32, naive=False):
         for b in self.blocks:
             if not b.is_gold:
                 b.att.wkv_chunk, b.att.use_naive_wkv = chunk, naive
