@@ -13,6 +13,17 @@ namespace {
 // True on a thread that is currently running ParallelFor tasks (nested calls run inline).
 thread_local bool t_inside_task = false;
 
+// Idle spin iterations before sleeping (a few tens of microseconds).
+constexpr int kIdleSpins = 4000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 int HardwareThreads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -44,17 +55,17 @@ void ThreadPool::SetNumThreads(int n) {
 }
 
 void ThreadPool::StartWorkers(int count) {
-  uint64_t generation;
+  uint32_t current_job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     shutdown_ = false;
-    generation = generation_;
+    current_job = job_.id;
   }
   workers_.reserve(static_cast<size_t>(count));
-  // Each worker starts from the generation current now, so it cannot miss a job posted before it
-  // first takes the lock.
+  // Each worker starts from the job current now, so it cannot miss a job posted before it first
+  // takes the lock.
   for (int i = 0; i < count; ++i) {
-    workers_.emplace_back([this, generation] { WorkerLoop(generation); });
+    workers_.emplace_back([this, current_job] { WorkerLoop(current_job); });
   }
 }
 
@@ -68,54 +79,70 @@ void ThreadPool::StopWorkers() {
   workers_.clear();
 }
 
-void ThreadPool::WorkerLoop(uint64_t seen_generation) {
+void ThreadPool::WorkerLoop(uint32_t seen_job) {
   for (;;) {
+    // Back-to-back jobs (decode issues many small ones) are picked up without a futex wake.
+    for (int spin = 0; spin < kIdleSpins; ++spin) {
+      if (published_id_.load(std::memory_order_acquire) != seen_job) break;
+      CpuRelax();
+    }
+    Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return shutdown_ || generation_ != seen_generation; });
+      wake_.wait(lock, [&] { return shutdown_ || job_.id != seen_job; });
       if (shutdown_) return;
-      seen_generation = generation_;
+      job = job_;
+      seen_job = job.id;
     }
     t_inside_task = true;
-    DrainCurrentJob();
+    RunTasks(job);
     t_inside_task = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_workers_ == 0) finished_.notify_one();
-    }
   }
 }
 
-void ThreadPool::DrainCurrentJob() {
+void ThreadPool::RunTasks(const Job& job) {
+  const uint64_t tag = static_cast<uint64_t>(job.id) << 32;
   for (;;) {
-    const int64_t i = next_index_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job_size_) return;
-    job_fn_(job_ctx_, i);
+    uint64_t claim = claim_.load(std::memory_order_relaxed);
+    do {
+      if ((claim & ~0xffffffffull) != tag) return;  // a newer job replaced ours
+      if (static_cast<int64_t>(claim & 0xffffffffull) >= job.size) return;
+    } while (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed));
+    job.fn(job.ctx, static_cast<int64_t>(claim & 0xffffffffull));
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == job.size) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_.notify_all();
+    }
   }
 }
 
 void ThreadPool::Run(int64_t n, TaskFn fn, void* ctx) {
   if (n <= 0) return;
-  if (n == 1 || workers_.empty() || t_inside_task || busy_.exchange(true)) {
+  if (n == 1 || n > 0x7fffffff || workers_.empty() || t_inside_task || busy_.exchange(true)) {
     for (int64_t i = 0; i < n; ++i) fn(ctx, i);
     return;
   }
+  Job job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_fn_ = fn;
-    job_ctx_ = ctx;
-    job_size_ = n;
-    next_index_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    job = Job{fn, ctx, n, job_.id + 1};
+    job_ = job;
+    done_.store(0, std::memory_order_relaxed);
+    claim_.store(static_cast<uint64_t>(job.id) << 32, std::memory_order_release);
+    published_id_.store(job.id, std::memory_order_release);
   }
   wake_.notify_all();
   t_inside_task = true;
-  DrainCurrentJob();
+  RunTasks(job);
   t_inside_task = false;
-  {
+  // Wait for tasks still running on workers: spin briefly, then sleep.
+  for (int spin = 0; spin < kIdleSpins && done_.load(std::memory_order_acquire) != n; ++spin) {
+    CpuRelax();
+  }
+  if (done_.load(std::memory_order_acquire) != n) {
     std::unique_lock<std::mutex> lock(mutex_);
-    finished_.wait(lock, [&] { return active_workers_ == 0; });
+    finished_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == n; });
   }
   busy_.store(false);
 }

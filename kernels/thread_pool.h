@@ -1,9 +1,10 @@
 // The kernels' persistent worker pool.
 //
 // Contract:
-//  - One process-wide pool (ThreadPool::Global()) with NumThreads()-1 sleeping workers; the calling
-//    thread is the remaining participant. ParallelFor(n, fn) runs fn(i) exactly once for every
-//    i in [0, n), distributing indices dynamically, and returns when all calls have finished.
+//  - One process-wide pool (ThreadPool::Global()) with NumThreads()-1 workers (they spin briefly
+//    after a job, then sleep); the calling thread is the remaining participant. ParallelFor(n, fn)
+//    runs fn(i) exactly once for every i in [0, n), distributing indices dynamically, and returns
+//    when all calls have finished. A worker that wakes late simply finds no work left.
 //  - fn must not throw. Calls from inside a running task (nested) or from a second thread while a
 //    job is in flight run serially on the calling thread, so ParallelFor never deadlocks.
 //  - SetNumThreads(n) (n < 1 means hardware concurrency) restarts the workers; it must not be
@@ -41,30 +42,35 @@ class ThreadPool {
 
  private:
   using TaskFn = void (*)(void* ctx, int64_t index);
+  struct Job {
+    TaskFn fn = nullptr;
+    void* ctx = nullptr;
+    int64_t size = 0;
+    uint32_t id = 0;
+  };
 
   ThreadPool();
   void Run(int64_t n, TaskFn fn, void* ctx);
   void StartWorkers(int count);
   void StopWorkers();
-  void WorkerLoop(uint64_t seen_generation);
-  // Claims and runs indices of the current job until none are left.
-  void DrainCurrentJob();
+  void WorkerLoop(uint32_t seen_job);
+  // Claims and runs indices of `job` until none are left (or a newer job has replaced it).
+  void RunTasks(const Job& job);
 
   int num_threads_ = 1;
   std::vector<std::thread> workers_;
 
   std::mutex mutex_;
   std::condition_variable wake_;      // workers wait for a new job (or shutdown)
-  std::condition_variable finished_;  // the caller waits for the workers to leave the job
-  uint64_t generation_ = 0;           // bumped per job, guarded by mutex_
+  std::condition_variable finished_;  // the caller waits for the last task of its job
+  Job job_;                           // the current job, guarded by mutex_
   bool shutdown_ = false;             // guarded by mutex_
-  int active_workers_ = 0;            // workers inside the current job, guarded by mutex_
 
-  std::atomic<bool> busy_{false};  // a job is in flight
-  TaskFn job_fn_ = nullptr;
-  void* job_ctx_ = nullptr;
-  int64_t job_size_ = 0;
-  std::atomic<int64_t> next_index_{0};
+  std::atomic<bool> busy_{false};          // a job is in flight
+  std::atomic<uint32_t> published_id_{0};  // id of the latest job (lets idle workers spin)
+  // (job id << 32) | next unclaimed index: a worker holding a stale job cannot claim new work.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};  // tasks of the current job that have finished
 };
 
 // Shorthand for ThreadPool::Global().ParallelFor.

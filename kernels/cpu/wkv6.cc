@@ -9,7 +9,8 @@
 // For tau and t in different sub-chunks the decay product is split at b, the last token of tau's
 // sub-chunk: prod_{tau<s<=b} (folded into k) times prod_{b<s<t} (folded into r). Both factors are
 // products of decays, so they lie in [0, 1]: nothing can overflow however strong the decay.
-// Within a sub-chunk A is built by a running product. Decay products are formed by multiplying
+// Within a sub-chunk A is built by a running product. Chunks shorter than one sub-chunk (short
+// calls, the tail of long ones) use the step form. Decay products are formed by multiplying
 // decays (never by exponentiating differences of cumulative sums), so no cancellation occurs.
 #include <algorithm>
 #include <cmath>
@@ -36,14 +37,15 @@ struct WkvArgs {
   int64_t N;
 };
 
+// Step form over tokens [t_begin, t_end) of head h.
 template <typename Ops>
-GF_INLINE void SequentialHead(const WkvArgs& a, int64_t h) {
+GF_INLINE void SequentialSteps(const WkvArgs& a, int64_t h, int64_t t_begin, int64_t t_end) {
   const int64_t N = a.N;
   const int64_t off = h * N;
   float* S = a.state + h * N * N;
   thread_local std::vector<float> decay;
   decay.resize(static_cast<size_t>(N));
-  for (int64_t t = 0; t < a.r->rows(); ++t) {
+  for (int64_t t = t_begin; t < t_end; ++t) {
     const float* rt = a.r->row_ptr<const float>(t) + off;
     const float* kt = a.k->row_ptr<const float>(t) + off;
     const float* vt = a.v->row_ptr<const float>(t) + off;
@@ -181,12 +183,21 @@ GF_INLINE void ChunkedHead(const WkvArgs& a, int64_t h) {
   scratch.Resize(a.N);
   const int64_t T = a.r->rows();
   for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
-    ChunkOfHead<Ops>(a, h, t0, std::min(kChunk, T - t0), scratch);
+    const int64_t L = std::min(kChunk, T - t0);
+    if (L < kSubChunk) {
+      SequentialSteps<Ops>(a, h, t0, t0 + L);  // too short for the matrix form to pay off
+    } else {
+      ChunkOfHead<Ops>(a, h, t0, L, scratch);
+    }
   }
 }
 
-GF_TARGET_AVX2 void SequentialHeadAvx2(const WkvArgs& a, int64_t h) { SequentialHead<Avx2Ops>(a, h); }
-void SequentialHeadScalar(const WkvArgs& a, int64_t h) { SequentialHead<ScalarOps>(a, h); }
+GF_TARGET_AVX2 void SequentialHeadAvx2(const WkvArgs& a, int64_t h) {
+  SequentialSteps<Avx2Ops>(a, h, 0, a.r->rows());
+}
+void SequentialHeadScalar(const WkvArgs& a, int64_t h) {
+  SequentialSteps<ScalarOps>(a, h, 0, a.r->rows());
+}
 GF_TARGET_AVX2 void ChunkedHeadAvx2(const WkvArgs& a, int64_t h) { ChunkedHead<Avx2Ops>(a, h); }
 void ChunkedHeadScalar(const WkvArgs& a, int64_t h) { ChunkedHead<ScalarOps>(a, h); }
 
