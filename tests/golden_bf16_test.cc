@@ -32,7 +32,7 @@ TEST_P(GoldenBf16Test, LogitsWithinBf16ToleranceAndGreedyMatches) {
     ASSERT_TRUE(gc->model->Prefill(state, gc->prompt, opts, &logits).ok());
     double max_abs = 0, sum_abs = 0;
     for (size_t i = 0; i < logits.size(); ++i) {
-      const double d = std::abs(static_cast<double>(logits[i]) - gc->prompt_logits[i]);
+      const double d = std::abs(static_cast<double>(logits[i]) - static_cast<double>(gc->prompt_logits[i]));
       max_abs = std::max(max_abs, d);
       sum_abs += d;
     }

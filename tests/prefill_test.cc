@@ -60,8 +60,10 @@ class PrefillTest : public ::testing::TestWithParam<ModelCase> {
             << what << " wkv " << l;
       }
     }
+    // Compressed rows sit after 2s GEMM-heavy sublayers whose summation order depends on the
+    // batch's row count (BLAS blocking), so they get 10x the state tolerance.
     EXPECT_LE(MaxRel(a.compressed_rows().data(), b.compressed_rows().data(),
-                     a.compressed_rows().size()), tol) << what << " compressed rows";
+                     a.compressed_rows().size()), 10 * tol) << what << " compressed rows";
   }
 
   std::unique_ptr<GoldFinchModel> model_;
