@@ -8,6 +8,13 @@ namespace gf::cli {
 
 namespace {
 
+// "--name". (Built with append: GCC 12 warns -Wrestrict falsely on Flag(name) here.)
+std::string Flag(const std::string& name) {
+  std::string flag = "--";
+  flag.append(name);
+  return flag;
+}
+
 StatusOr<int64_t> ParseInt(const std::string& text) {
   if (text.empty()) return InvalidArgument("empty integer");
   errno = 0;
@@ -36,13 +43,13 @@ StatusOr<Args> Args::Parse(int argc, char** argv, int first,
     }
     if (value_flags.count(name) != 0) {
       if (!value) {
-        if (i + 1 >= argc) return InvalidArgument("--" + name + " needs a value");
+        if (i + 1 >= argc) return InvalidArgument(Flag(name) + " needs a value");
         value = argv[++i];
       }
       args.values_[name] = *value;
     } else if (bool_flags.count(name) != 0) {
-      if (value) return InvalidArgument("--" + name + " takes no value");
-      args.values_[name] = "1";
+      if (value) return InvalidArgument(Flag(name) + " takes no value");
+      args.values_[name].assign(1, '1');  // not = "1": GCC 12 -Wrestrict false positive
     } else {
       return InvalidArgument("unknown flag --" + name);
     }
@@ -66,9 +73,9 @@ StatusOr<int64_t> Args::GetInt(const std::string& name, int64_t fallback, int64_
   auto v = Get(name);
   if (!v) return fallback;
   auto parsed = ParseInt(*v);
-  if (!parsed.ok()) return parsed.status().WithContext("--" + name);
+  if (!parsed.ok()) return parsed.status().WithContext(Flag(name));
   if (*parsed < min || *parsed > max) {
-    return InvalidArgument("--" + name + " must be in [" + std::to_string(min) + ", " +
+    return InvalidArgument(Flag(name) + " must be in [" + std::to_string(min) + ", " +
                            std::to_string(max) + "], got " + *v);
   }
   return *parsed;
@@ -82,10 +89,10 @@ StatusOr<double> Args::GetDouble(const std::string& name, double fallback, doubl
   errno = 0;
   const double d = std::strtod(v->c_str(), &end);
   if (v->empty() || errno != 0 || end != v->c_str() + v->size() || !std::isfinite(d)) {
-    return InvalidArgument("--" + name + ": not a number: '" + *v + "'");
+    return InvalidArgument(Flag(name) + ": not a number: '" + *v + "'");
   }
   if (d < min || d > max) {
-    return InvalidArgument("--" + name + " must be in [" + std::to_string(min) + ", " +
+    return InvalidArgument(Flag(name) + " must be in [" + std::to_string(min) + ", " +
                            std::to_string(max) + "], got " + *v);
   }
   return d;
@@ -110,10 +117,10 @@ StatusOr<std::vector<int64_t>> Args::GetIntList(const std::string& name,
   auto v = Get(name);
   if (!v) return fallback;
   auto list = ParseIntList(*v);
-  if (!list.ok()) return list.status().WithContext("--" + name);
+  if (!list.ok()) return list.status().WithContext(Flag(name));
   for (int64_t x : *list) {
     if (x < min || x > max) {
-      return InvalidArgument("--" + name + ": " + std::to_string(x) + " is outside [" +
+      return InvalidArgument(Flag(name) + ": " + std::to_string(x) + " is outside [" +
                              std::to_string(min) + ", " + std::to_string(max) + "]");
     }
   }

@@ -36,8 +36,10 @@ def write(path, report):
            cfg["inv_other_layer_ratio"]),
         "| n_layer / n_embd / dim_ffn / head_size | %d / %d / %d / %d |"
         % (cfg["n_layer"], cfg["n_embd"], cfg["dim_ffn"], cfg["head_size"]),
-        "| vocabulary | 257: id 0 = `<|endoftext|>`, byte b = id b+1 (tokenizer `byte`) |",
-        "| positional encoding | none (NoPE), absolute-position causal mask |",
+        "| vocabulary | 257: id 0 = `<\\|endoftext\\|>`, byte b = id b+1 (tokenizer `byte`) |",
+        "| positional encoding | %s, absolute-position causal mask |"
+        % ("none (NoPE)" if cfg["rope"] is None else "RoPE base %g in GOLD attention"
+           % cfg["rope"]["base"]),
         "| parameters | %s |" % format(report["parameters"], ","),
         "| file | `model.safetensors`, %s bytes (matrices BF16, elementwise parameters F32) |"
         % format(report["model_bytes"], ","),
@@ -65,7 +67,7 @@ def write(path, report):
         "## Training",
         "",
         "AdamW (lr %g, warmup %d steps, cosine to %g x, betas %g/%g, weight decay %g on Linear "
-        "weights, gradient clip %g), batch %d x %d bytes, seed %d, %d CPU threads."
+        "weights, gradient clip %g), batch %d x %d bytes, seed %d, %d CPU thread(s)."
         % (opts["lr"], opts["warmup"], opts["lr_min_ratio"], opts["beta1"], opts["beta2"],
            opts["weight_decay"], opts["grad_clip"], opts["batch"], opts["ctx"], opts["seed"],
            opts["threads"]),
@@ -74,9 +76,12 @@ def write(path, report):
            " (stopped by the time budget)" if report["stopped_by_time_budget"] else "",
            format(report["tokens_seen"], ","), report["train_minutes"]),
         "",
-        "Re-train: `/usr/bin/python3 tools/train/prepare_data.py && /usr/bin/python3 "
-        "tools/train/train.py --fresh` (same options as above are the defaults unless noted in "
-        "`training_report.json`).",
+        "Re-train (as root: `apt-get install fortunes bible-kjv` first):",
+        "",
+        "```",
+        "/usr/bin/python3 tools/train/prepare_data.py",
+        retrain_command(opts),
+        "```",
         "",
         "## Validation (bits per byte, lower is better)",
         "",
@@ -104,6 +109,16 @@ def write(path, report):
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def retrain_command(opts):
+    keys = ("n_layer", "n_embd", "dim_ffn", "head_size", "ctx", "batch", "steps", "lr",
+            "lr_min_ratio", "warmup", "weight_decay", "beta1", "beta2", "grad_clip", "seed",
+            "threads", "wkv_chunk")
+    flags = " ".join("--%s %s" % (k.replace("_", "-"), opts[k]) for k in keys)
+    if opts.get("rope_base") is not None:
+        flags += " --rope-base %s" % opts["rope_base"]
+    return "/usr/bin/python3 tools/train/train.py --fresh " + flags
 
 
 def cfg_first_gold(cfg):

@@ -10,7 +10,7 @@ arithmetic is the same for the same --threads). Training is AdamW with linear wa
 decay to lr * lr_min_ratio over --steps, weight decay on the Linear weights only, gradient
 clipping. The run folder (--run-dir, default .cache/train_run, git-ignored) holds checkpoint.pt
 (written every --ckpt-minutes and at the end, atomically), log.jsonl (one line per log/eval) and
-report.json. --time-budget-minutes caps the cumulative training time across resumes: the run
+report.json. --stop-at-step pauses a run (checkpoint, no export). --time-budget-minutes caps the cumulative training time across resumes: the run
 stops there early (the learning rate then has not finished its decay) and exports what it has.
 
 Export (unless --no-export): <out>/config.json (the engine's flat layout, tokenizer "byte",
@@ -45,7 +45,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 MODEL_NAME = "goldfinch-byte-small"
 SAMPLE_PROMPTS = ("", "The secret of a happy life", "And it came to pass")
 # Options that must match for a checkpoint to be resumed.
-RUN_KEYS = ("n_layer", "n_embd", "dim_ffn", "head_size", "ctx", "batch", "steps", "lr",
+RUN_KEYS = ("n_layer", "n_embd", "dim_ffn", "head_size", "rope_base", "ctx", "batch", "steps", "lr",
             "lr_min_ratio", "warmup", "weight_decay", "beta1", "beta2", "grad_clip", "seed")
 
 
@@ -62,9 +62,11 @@ def parse_args(argv):
     p.add_argument("--n-embd", type=int, default=256)
     p.add_argument("--dim-ffn", type=int, default=512)
     p.add_argument("--head-size", type=int, default=64)
-    p.add_argument("--ctx", type=int, default=256, help="training sequence length")
-    p.add_argument("--batch", type=int, default=8, help="sequences per step")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--rope-base", type=float, default=None,
+                   help="RoPE in GOLD attention with this base (default: none, as GoldFinch)")
+    p.add_argument("--ctx", type=int, default=512, help="training sequence length")
+    p.add_argument("--batch", type=int, default=4, help="sequences per step")
+    p.add_argument("--steps", type=int, default=1800)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--lr-min-ratio", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=100)
@@ -76,12 +78,15 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--wkv-chunk", type=int, default=32)
     p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=300)
     p.add_argument("--eval-tokens", type=int, default=32768,
                    help="validation tokens scored at each periodic evaluation (the final one "
                         "scores the whole split)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--time-budget-minutes", type=float, default=None)
+    p.add_argument("--stop-at-step", type=int, default=None,
+                   help="pause: checkpoint and exit (no export) once this step is reached; run "
+                        "again without it to resume")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--sample-bytes", type=int, default=300)
@@ -116,7 +121,8 @@ def lr_at(step, args):
 
 def build_model(args):
     cfg = gt.GoldFinchConfig(n_layer=args.n_layer, n_embd=args.n_embd, vocab_size=257,
-                             head_size=args.head_size, dim_ffn=args.dim_ffn)
+                             head_size=args.head_size, dim_ffn=args.dim_ffn,
+                             rope=None if args.rope_base is None else {"base": args.rope_base})
     model = gt.GoldFinch(cfg)
     gt.init_for_training(model, args.seed)
     model.set_wkv_mode(chunk=args.wkv_chunk)
@@ -208,6 +214,10 @@ def train(args):
     stopped_early = False
     model.train()
     while step < args.steps:
+        if args.stop_at_step is not None and step >= args.stop_at_step:
+            save_checkpoint(ckpt_path, model, opt, step, elapsed, args, history)
+            print("paused at step %d; run again without --stop-at-step to resume" % step)
+            return 0
         if budget is not None and elapsed >= budget:
             stopped_early = True
             break

@@ -109,7 +109,8 @@ class GoldenCaseTest(unittest.TestCase):
 
 @unittest.skipUnless(HAVE_TORCH, TORCH_SKIP)
 class WkvTest(unittest.TestCase):
-    def random_inputs(self, B, T, H, N, seed, strong=False, dtype=torch.float64):
+    def random_inputs(self, B, T, H, N, seed, strong=False, dtype=None):
+        dtype = dtype or torch.float64
         g = torch.Generator().manual_seed(seed)
         r, k, v = (torch.randn(B, T, H, N, generator=g, dtype=dtype) for _ in range(3))
         w = torch.rand(B, T, H, N, generator=g, dtype=dtype) * 6 - 5     # alpha in ~[0.37, 0.993]
