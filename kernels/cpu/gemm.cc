@@ -3,7 +3,7 @@
 // Paths:
 //  - F32 weights: cblas_sgemm/sgemv when built with OpenBLAS, else the dot-tile kernel below.
 //  - BF16 weights, small M (decode): a memory-bound kernel that streams every weight row once,
-//    widens bf16 to f32 in registers and FMAs it against up to 4 rows of x; parallel over N.
+//    widens bf16 to f32 in registers and FMAs it against up to 8 rows of x; parallel over N.
 //    Tiles of 8 (M = 1) or 2-4 weight rows are read as interleaved streams, which the hardware
 //    prefetcher follows poorly, so rows kPrefetchTiles tiles ahead are prefetched explicitly.
 //  - BF16 weights, large M (prefill) with OpenBLAS: panels of weight rows are widened to f32 in a
@@ -163,9 +163,15 @@ void RunRowsForM(int64_t m0, int64_t n0, int64_t n1, TileFn&& tile) {
 
 template <typename TileFn>
 void RunBlock(int64_t M, int64_t n0, int64_t n1, TileFn&& tile) {
+  // Batches of 5-8 rows use one pass over the weights with 8 row accumulators per weight row
+  // (weights are widened once per tile instead of once per 4 rows of x).
   int64_t m = 0;
-  for (; m + 4 <= M; m += 4) RunRowsForM<4, 2>(m, n0, n1, tile);
+  for (; m + 8 <= M; m += 8) RunRowsForM<8, 1>(m, n0, n1, tile);
   switch (M - m) {
+    case 7: RunRowsForM<7, 1>(m, n0, n1, tile); break;
+    case 6: RunRowsForM<6, 1>(m, n0, n1, tile); break;
+    case 5: RunRowsForM<5, 1>(m, n0, n1, tile); break;
+    case 4: RunRowsForM<4, 2>(m, n0, n1, tile); break;
     case 3: RunRowsForM<3, 2>(m, n0, n1, tile); break;
     case 2: RunRowsForM<2, 4>(m, n0, n1, tile); break;
     case 1: RunRowsForM<1, 8>(m, n0, n1, tile); break;

@@ -53,7 +53,8 @@ class GoldFinchConfig:
         self.vocab_size = int(vocab_size)
         self.head_size = int(head_size)
         self.dim_att = self.n_embd
-        self.dim_ffn = int(dim_ffn) if dim_ffn and dim_ffn > 0 else int(3.5 * self.n_embd) // 32 * 32
+        default_ffn = int(3.5 * self.n_embd) // 32 * 32
+        self.dim_ffn = int(dim_ffn) if dim_ffn and dim_ffn > 0 else default_ffn
         self.inv_other_layer_ratio = float(inv_other_layer_ratio)
         self.kv_cache_compression_ratio = float(kv_cache_compression_ratio)
         self.rope = None if rope is None else {"base": float(rope.get("base", 10000.0)),
@@ -67,7 +68,8 @@ class GoldFinchConfig:
         problems = []
         if self.n_embd % 32 or self.dim_ffn % 32:
             problems.append("n_embd and dim_ffn must be multiples of 32")
-        if self.head_size <= 0 or self.head_size % 4 or self.n_head * self.head_size != self.dim_att:
+        N = self.head_size
+        if N <= 0 or N % 4 or self.n_head * N != self.dim_att:
             problems.append("head_size must be a multiple of 4 dividing n_embd")
         if not 0 < self.first_gold_layer < self.n_layer:
             problems.append("need at least one Finch-C2 and one GOLD layer")
@@ -127,7 +129,8 @@ def apply_rope(z, positions, rope):
 
 # ---------------------------------------------------------------------------------------------
 # WKV (Finch-C2, u = 0). Inputs r, k, v, log_decay: [B,T,H,N]; log_decay = log(alpha) <= 0 acts on
-# the key index j. y_t[i] = sum_j r_t[j] S_{t-1}[i,j];  S_t[i,j] = alpha_t[j] S_{t-1}[i,j] + k_t[j] v_t[i].
+# the key index j:  y_t[i] = sum_j r_t[j] S_{t-1}[i,j],
+#                   S_t[i,j] = alpha_t[j] S_{t-1}[i,j] + k_t[j] v_t[i].
 # Both return (y [B,T,H,N], final state [B,H,N(i),N(j)]), starting from a zero state.
 
 def wkv_naive(r, k, v, log_decay):

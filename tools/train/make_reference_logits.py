@@ -29,7 +29,8 @@ import goldfinch_torch as gt  # noqa: E402
 import st_io  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PROMPT = "The quick brown fox said: \"Blessed are the cheerful, for they café.\"\n\t-- 1611"
+DEFAULT_PROMPT = ("The quick brown fox said: \"Blessed are the cheerful, for they café.\"\n"
+                  "\t-- 1611")
 TOLERANCE = "|engine - ref| <= 1e-4 + 1e-4*|ref|"
 
 

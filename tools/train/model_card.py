@@ -49,9 +49,9 @@ def write(path, report):
         "",
         "Built by `tools/train/prepare_data.py` from Debian packages (%s):" % pkgs,
         "",
-        "- **fortunes** (`fortunes`, `fortunes-min`): the fortune(6) cookie files, one document per "
-        "fortune (`ascii-art` left out). Licence: BSD-style, as packaged by Debian; the texts are "
-        "collected quotations and jokes. %s train / %s validation bytes."
+        "- **fortunes** (`fortunes`, `fortunes-min`): the fortune(6) cookie files, one document "
+        "per fortune (`ascii-art` left out). Licence: BSD-style, as packaged by Debian; the "
+        "texts are collected quotations and jokes. %s train / %s validation bytes."
         % (format(stats["fortunes"]["bytes"]["train"], ","),
            format(stats["fortunes"]["bytes"]["val"], ",")),
         "- **King James Bible** (`bible-kjv-text`, read with `bible-kjv`): public domain. One "

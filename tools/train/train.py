@@ -10,8 +10,9 @@ arithmetic is the same for the same --threads). Training is AdamW with linear wa
 decay to lr * lr_min_ratio over --steps, weight decay on the Linear weights only, gradient
 clipping. The run folder (--run-dir, default .cache/train_run, git-ignored) holds checkpoint.pt
 (written every --ckpt-minutes and at the end, atomically), log.jsonl (one line per log/eval) and
-report.json. --stop-at-step pauses a run (checkpoint, no export). --time-budget-minutes caps the cumulative training time across resumes: the run
-stops there early (the learning rate then has not finished its decay) and exports what it has.
+report.json. --stop-at-step pauses a run (checkpoint, no export). --time-budget-minutes caps
+the cumulative training time across resumes: the run stops there early (the learning rate then
+has not finished its decay) and exports what it has.
 
 Export (unless --no-export): <out>/config.json (the engine's flat layout, tokenizer "byte",
 vocab 257, eos 0), <out>/model.safetensors (upstream names; Linear/LoRA matrices and the embedding
