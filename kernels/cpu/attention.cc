@@ -140,6 +140,119 @@ void AttendBlockScalar(const AttentionArgs& a, int64_t h, int64_t q0, int64_t q1
   AttendBlock<ScalarOps>(a, h, q0, q1, s);
 }
 
+// ---- decode: few queries over many keys -------------------------------------------------------
+// For one query row, every head is handled together while the keys and values are streamed row
+// by row (contiguous memory), and the key range is split into parts that run in parallel, each
+// keeping per-head running max, sum and output (flash-decoding); the parts are merged at the end.
+// Per-head passes over a [S, A] cache would read 2 of every 24 cache lines per row instead.
+
+constexpr int64_t kDecodeMaxRows = 4;     // query rows up to which the decode path is used
+constexpr int64_t kDecodeKeysPerPart = 512;
+
+struct DecodePart {
+  std::vector<float> max, sum, acc;  // [H], [H], [H * N]
+};
+
+// One part: keys [j0, j1) for query row `qi` (already scaled, heads concatenated).
+template <typename Ops>
+GF_INLINE void DecodePartRun(const AttentionArgs& a, const float* q, int64_t j0, int64_t j1,
+                             DecodePart& part, std::vector<float>& scores,
+                             std::vector<float>& row) {
+  const int64_t N = a.N;
+  const int64_t A = a.q->cols();
+  const int64_t H = A / N;
+  const int64_t nk = j1 - j0;
+  scores.resize(static_cast<size_t>(H * nk));
+  row.resize(static_cast<size_t>(A));
+  const bool bf16 = a.keys->dtype == DType::kBF16;
+  // scores[h][j] = q_h . k_j,h
+  for (int64_t j = 0; j < nk; ++j) {
+    const float* k = nullptr;
+    if (bf16) {
+      Ops::Bf16ToF32(row.data(), a.keys->row_ptr<const uint16_t>(j0 + j), A);
+      k = row.data();
+    } else {
+      k = a.keys->row_ptr<const float>(j0 + j);
+    }
+    for (int64_t h = 0; h < H; ++h) scores[static_cast<size_t>(h * nk + j)] = Ops::Dot(q + h * N, k + h * N, N);
+  }
+  part.max.resize(static_cast<size_t>(H));
+  part.sum.resize(static_cast<size_t>(H));
+  part.acc.assign(static_cast<size_t>(A), 0.0f);
+  for (int64_t h = 0; h < H; ++h) {
+    float* sc = scores.data() + h * nk;
+    const float m = *std::max_element(sc, sc + nk);
+    part.max[static_cast<size_t>(h)] = m;
+    part.sum[static_cast<size_t>(h)] = Ops::ExpShiftSum(sc, m, nk);
+  }
+  // acc_h += p_h[j] * v_j,h
+  for (int64_t j = 0; j < nk; ++j) {
+    const float* v = nullptr;
+    if (bf16) {
+      Ops::Bf16ToF32(row.data(), a.values->row_ptr<const uint16_t>(j0 + j), A);
+      v = row.data();
+    } else {
+      v = a.values->row_ptr<const float>(j0 + j);
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      Ops::Axpy(part.acc.data() + h * N, scores[static_cast<size_t>(h * nk + j)], v + h * N, N);
+    }
+  }
+}
+
+GF_TARGET_AVX2 void DecodePartAvx2(const AttentionArgs& a, const float* q, int64_t j0, int64_t j1,
+                                   DecodePart& part, std::vector<float>& scores,
+                                   std::vector<float>& row) {
+  DecodePartRun<Avx2Ops>(a, q, j0, j1, part, scores, row);
+}
+void DecodePartScalar(const AttentionArgs& a, const float* q, int64_t j0, int64_t j1,
+                      DecodePart& part, std::vector<float>& scores, std::vector<float>& row) {
+  DecodePartRun<ScalarOps>(a, q, j0, j1, part, scores, row);
+}
+
+void DecodeAttention(const AttentionArgs& a) {
+  const int64_t N = a.N;
+  const int64_t A = a.q->cols();
+  const int64_t H = A / N;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(N));
+  const bool avx2 = HasAvx2Fma();
+  std::vector<float> q(static_cast<size_t>(A));
+  std::vector<DecodePart> parts;
+  for (int64_t qi = 0; qi < a.q->rows(); ++qi) {
+    const float* src = a.q->row_ptr<const float>(qi);
+    for (int64_t c = 0; c < A; ++c) q[static_cast<size_t>(c)] = src[c] * scale;
+    const int64_t keys = a.q_first_pos + qi + 1;  // keys 0 .. q_pos
+    const int64_t n_parts = std::max<int64_t>(
+        1, std::min<int64_t>((keys + kDecodeKeysPerPart - 1) / kDecodeKeysPerPart, 64));
+    parts.resize(static_cast<size_t>(n_parts));
+    ParallelFor(n_parts, [&](int64_t p) {
+      thread_local std::vector<float> scores, row;
+      const int64_t j0 = keys * p / n_parts;
+      const int64_t j1 = keys * (p + 1) / n_parts;
+      DecodePart& part = parts[static_cast<size_t>(p)];
+      avx2 ? DecodePartAvx2(a, q.data(), j0, j1, part, scores, row)
+           : DecodePartScalar(a, q.data(), j0, j1, part, scores, row);
+    });
+    // Merge: out_h = sum_p exp(m_p - M) acc_p / sum_p exp(m_p - M) l_p.
+    float* out = a.out->row_ptr<float>(qi);
+    for (int64_t h = 0; h < H; ++h) {
+      float m = -std::numeric_limits<float>::infinity();
+      for (const DecodePart& part : parts) m = std::max(m, part.max[static_cast<size_t>(h)]);
+      float total = 0.0f;
+      float* dst = out + h * N;
+      std::fill_n(dst, N, 0.0f);
+      for (const DecodePart& part : parts) {
+        const float w = std::exp(part.max[static_cast<size_t>(h)] - m);
+        total += w * part.sum[static_cast<size_t>(h)];
+        const float* acc = part.acc.data() + h * N;
+        for (int64_t c = 0; c < N; ++c) dst[c] += w * acc[c];
+      }
+      const float inv = 1.0f / total;
+      for (int64_t c = 0; c < N; ++c) dst[c] *= inv;
+    }
+  }
+}
+
 }  // namespace
 
 void Rope(const TensorView& x, int64_t first_pos, int head_size, const RopeParams& params) {
@@ -180,6 +293,10 @@ void Rope(const TensorView& x, int64_t first_pos, int head_size, const RopeParam
 void CausalAttention(const TensorView& q, const TensorView& keys, const TensorView& values,
                      int64_t q_first_pos, const TensorView& out, int head_size) {
   const AttentionArgs args{&q, &keys, &values, &out, q_first_pos, head_size};
+  if (q.rows() <= kDecodeMaxRows) {
+    DecodeAttention(args);
+    return;
+  }
   const int64_t H = q.cols() / head_size;
   const int64_t Tq = q.rows();
   const int64_t blocks = (Tq + kQueryBlock - 1) / kQueryBlock;
