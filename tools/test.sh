@@ -11,6 +11,8 @@ jobs=$(nproc)
 start=$SECONDS
 step="start"
 results=()
+total_passed=0
+total_failed=0
 
 finish() {
   local rc=$?
@@ -20,6 +22,8 @@ finish() {
   else
     echo "test.sh: FAIL in step '${step}' (exit ${rc}) after ${elapsed}s" >&2
   fi
+  # The plain closing line CI reads: tests of both builds together.
+  echo "tests: ${total_passed} passed, ${total_failed} failed"
 }
 trap finish EXIT
 
@@ -32,9 +36,16 @@ build_and_test() {
   cmake --build --preset "$preset" -j "$jobs"
   step="test ${preset}"
   log="build/${preset}/ctest-summary.log"
-  ctest --preset "$preset" -j "$jobs" | tee "$log"
+  local rc=0
+  ctest --preset "$preset" -j "$jobs" | tee "$log" || rc=$?
   summary=$(grep -E 'tests passed' "$log" | tail -n 1 || true)
   results+=("${preset}: ${summary}")
+  # "NN% tests passed, F tests failed out of T"
+  if [[ $summary =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+    total_failed=$((total_failed + BASH_REMATCH[1]))
+    total_passed=$((total_passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  fi
+  return "$rc"
 }
 
 step="install dependencies"
