@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 namespace gf::cli {
@@ -125,6 +126,27 @@ StatusOr<std::vector<int64_t>> Args::GetIntList(const std::string& name,
     }
   }
   return list;
+}
+
+int RunCommand(int argc, char** argv, const char* command, const char* usage,
+               std::set<std::string> value_flags, std::set<std::string> bool_flags,
+               Status (*run)(const Args& args)) {
+  bool_flags.insert("help");
+  auto args = Args::Parse(argc, argv, 2, value_flags, bool_flags);
+  if (!args.ok()) {
+    std::fprintf(stderr, "goldfinch %s: %s\n%s", command, args.status().message().c_str(), usage);
+    return 2;
+  }
+  if (args->Has("help")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  const Status s = run(*args);
+  if (!s.ok()) {
+    std::fprintf(stderr, "goldfinch %s: %s\n", command, s.ToString().c_str());
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
 }
 
 }  // namespace gf::cli

@@ -35,6 +35,13 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+// The common shape of a subcommand's main: parses flags (plus --help), prints the usage on
+// --help or a parse error, runs `run` and maps its Status to an exit code (0 ok, 2 bad usage or
+// InvalidArgument, 1 anything else), printing errors as "goldfinch <command>: ...".
+int RunCommand(int argc, char** argv, const char* command, const char* usage,
+               std::set<std::string> value_flags, std::set<std::string> bool_flags,
+               Status (*run)(const Args& args));
+
 // Parses "1,2,3" into integers (InvalidArgument on anything else).
 StatusOr<std::vector<int64_t>> ParseIntList(const std::string& text);
 

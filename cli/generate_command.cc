@@ -141,22 +141,7 @@ int RunGenerate(int argc, char** argv) {
   std::set<std::string> value_flags = ModelValueFlags();
   value_flags.insert({"prompt", "tokens", "max-tokens", "temperature", "top-k", "top-p", "min-p",
                       "repetition-penalty", "presence-penalty", "frequency-penalty", "seed"});
-  auto args = Args::Parse(argc, argv, 2, value_flags,
-                          {"help", "print-ids", "ignore-eos", "echo"});
-  if (!args.ok()) {
-    std::fprintf(stderr, "goldfinch generate: %s\n%s", args.status().message().c_str(), kUsage);
-    return 2;
-  }
-  if (args->Has("help")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  Status s = Run(*args);
-  if (!s.ok()) {
-    std::fprintf(stderr, "goldfinch generate: %s\n", s.ToString().c_str());
-    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+  return RunCommand(argc, argv, "generate", kUsage, value_flags, {"print-ids", "ignore-eos", "echo"}, &Run);
 }
 
 }  // namespace gf::cli

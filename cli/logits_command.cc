@@ -69,21 +69,7 @@ Status Run(const Args& args) {
 int RunLogits(int argc, char** argv) {
   std::set<std::string> value_flags = ModelValueFlags();
   value_flags.insert({"tokens", "chunk-sizes", "out"});
-  auto args = Args::Parse(argc, argv, 2, value_flags, {"help"});
-  if (!args.ok()) {
-    std::fprintf(stderr, "goldfinch logits: %s\n%s", args.status().message().c_str(), kUsage);
-    return 2;
-  }
-  if (args->Has("help")) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  Status s = Run(*args);
-  if (!s.ok()) {
-    std::fprintf(stderr, "goldfinch logits: %s\n", s.ToString().c_str());
-    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+  return RunCommand(argc, argv, "logits", kUsage, value_flags, {}, &Run);
 }
 
 }  // namespace gf::cli

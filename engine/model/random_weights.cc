@@ -1,6 +1,6 @@
 #include "engine/model/random_weights.h"
+#include "engine/model/weight_arena.h"
 
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,6 @@ namespace {
 using kernels::DType;
 
 constexpr size_t kTensorAlign = 64;
-constexpr size_t kHugePage = size_t{2} << 20;
 constexpr int64_t kBlockElements = int64_t{1} << 16;  // elements per independently seeded block
 constexpr int64_t kMixLoraDim = 32;                    // D_MIX_LORA
 constexpr int64_t kDecayLoraDim = 64;                  // D_DECAY_LORA
@@ -211,25 +210,6 @@ void FillBlock(const Placement& p, uint8_t* dst, uint64_t seed, size_t index, in
   }
 }
 
-StatusOr<std::shared_ptr<void>> AllocateArena(size_t bytes) {
-  const size_t size = (std::max<size_t>(bytes, 1) + kHugePage - 1) / kHugePage * kHugePage;
-  const size_t reserve = size + kHugePage;
-  void* base = ::mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) {
-    return ResourceExhausted("cannot map " + std::to_string(reserve) + " bytes for random weights");
-  }
-  const auto start = reinterpret_cast<uintptr_t>(base);
-  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
-  const size_t head = aligned - start;
-  const size_t tail = reserve - head - size;
-  if (head > 0) ::munmap(base, head);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + size), tail);
-  void* arena = reinterpret_cast<void*>(aligned);
-#ifdef MADV_HUGEPAGE
-  ::madvise(arena, size, MADV_HUGEPAGE);  // advisory: failure (no THP) is harmless
-#endif
-  return std::shared_ptr<void>(arena, [size](void* p) { ::munmap(p, size); });
-}
 
 }  // namespace
 
@@ -264,7 +244,7 @@ StatusOr<ModelWeights> MakeRandomWeights(const ModelConfig& config, DType matrix
   TensorView kv_b_full;
   PlanModel(planner, w.config, &w, &kv_b_full);
 
-  GF_ASSIGN_OR_RETURN(std::shared_ptr<void> arena, AllocateArena(planner.arena_bytes()));
+  GF_ASSIGN_OR_RETURN(std::shared_ptr<void> arena, AllocateWeightArena(planner.arena_bytes(), "random weights"));
   auto* base = static_cast<uint8_t*>(arena.get());
   const std::vector<Placement>& placements = planner.placements();
 

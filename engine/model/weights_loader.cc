@@ -1,6 +1,6 @@
 #include "engine/model/weights_loader.h"
+#include "engine/model/weight_arena.h"
 
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
@@ -18,7 +18,6 @@ namespace {
 using kernels::DType;
 
 constexpr size_t kTensorAlign = 64;
-constexpr size_t kHugePage = size_t{2} << 20;
 constexpr int64_t kMixLoraDim = 32;    // D_MIX_LORA
 constexpr int64_t kDecayLoraDim = 64;  // D_DECAY_LORA
 constexpr int64_t kFinchMixSlots = 5;  // r, k, v, w, v2
@@ -307,28 +306,6 @@ TensorView Place(const Placement& p, uint8_t* dst) {
   return p.transpose ? kernels::Mat(dst, p.dtype, p.cols, p.rows) : kernels::Mat(dst, p.dtype, p.rows, p.cols);
 }
 
-// An anonymous, 2 MiB-aligned, huge-page-advised mapping of at least `bytes`, freed by the
-// returned owner.
-StatusOr<std::shared_ptr<void>> AllocateArena(size_t bytes) {
-  const size_t size = (std::max<size_t>(bytes, 1) + kHugePage - 1) / kHugePage * kHugePage;
-  const size_t reserve = size + kHugePage;
-  void* base = ::mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) {
-    return ResourceExhausted("cannot map " + std::to_string(reserve) + " bytes for the weights");
-  }
-  // Trim to a 2 MiB-aligned window so transparent huge pages can back all of it.
-  const auto start = reinterpret_cast<uintptr_t>(base);
-  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
-  const size_t head = aligned - start;
-  const size_t tail = reserve - head - size;
-  if (head > 0) ::munmap(base, head);
-  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + size), tail);
-  void* arena = reinterpret_cast<void*>(aligned);
-#ifdef MADV_HUGEPAGE
-  ::madvise(arena, size, MADV_HUGEPAGE);  // advisory: failure (no THP) is harmless
-#endif
-  return std::shared_ptr<void>(arena, [size](void* p) { ::munmap(p, size); });
-}
 
 }  // namespace
 
@@ -392,7 +369,7 @@ StatusOr<ModelWeights> LoadModelWeightsFromFiles(const ModelConfig& config,
   GF_RETURN_IF_ERROR(PlanModel(planner, w.config, &w, &kv_b_full));
   GF_RETURN_IF_ERROR(planner.CheckAllConsumed());
 
-  GF_ASSIGN_OR_RETURN(std::shared_ptr<void> arena, AllocateArena(planner.arena_bytes()));
+  GF_ASSIGN_OR_RETURN(std::shared_ptr<void> arena, AllocateWeightArena(planner.arena_bytes(), "the weights"));
   auto* base = static_cast<uint8_t*>(arena.get());
   for (const Placement& p : planner.placements()) *p.out = Place(p, base + p.arena_offset);
   const int64_t C = w.config.n_embd;
