@@ -23,6 +23,9 @@ StatusOr<std::string> FindBuiltinModel() {
     }
   }
   candidates.push_back(fs::current_path(ec) / "models" / kBuiltinModelName);
+#ifdef GF_SOURCE_ROOT
+  candidates.push_back(fs::path(GF_SOURCE_ROOT) / "models" / kBuiltinModelName);
+#endif
   std::string searched;
   for (const fs::path& p : candidates) {
     if (fs::exists(p / "config.json", ec)) return fs::weakly_canonical(p, ec).string();
