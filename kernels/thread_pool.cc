@@ -38,6 +38,9 @@ ThreadPool& ThreadPool::Global() {
 
 ThreadPool::ThreadPool() {
   num_threads_ = HardwareThreads();
+#ifdef GF_HAVE_OPENBLAS
+  openblas_set_num_threads(1);  // BLAS calls run inside this pool's tasks (see gemm.cc)
+#endif
   StartWorkers(num_threads_ - 1);
 }
 
@@ -46,7 +49,7 @@ ThreadPool::~ThreadPool() { StopWorkers(); }
 void ThreadPool::SetNumThreads(int n) {
   if (n < 1) n = HardwareThreads();
 #ifdef GF_HAVE_OPENBLAS
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // BLAS calls run inside this pool's tasks (see gemm.cc)
 #endif
   if (n == num_threads_) return;
   StopWorkers();

@@ -225,7 +225,7 @@ void DecodeAttention(const AttentionArgs& a) {
     const int64_t n_parts = std::max<int64_t>(
         1, std::min<int64_t>((keys + kDecodeKeysPerPart - 1) / kDecodeKeysPerPart, 64));
     parts.resize(static_cast<size_t>(n_parts));
-    ParallelFor(n_parts, [&](int64_t p) {
+    ParallelForWork(n_parts, 4 * (keys / n_parts) * A, [&](int64_t p) {
       thread_local std::vector<float> scores, row;
       const int64_t j0 = keys * p / n_parts;
       const int64_t j1 = keys * (p + 1) / n_parts;
@@ -301,7 +301,8 @@ void CausalAttention(const TensorView& q, const TensorView& keys, const TensorVi
   const int64_t Tq = q.rows();
   const int64_t blocks = (Tq + kQueryBlock - 1) / kQueryBlock;
   const bool avx2 = HasAvx2Fma();
-  ParallelFor(H * blocks, [&args, blocks, Tq, avx2](int64_t task) {
+  const int64_t work_per_task = 4 * std::min(Tq, kQueryBlock) * (q_first_pos + Tq) * head_size;
+  ParallelForWork(H * blocks, work_per_task, [&args, blocks, Tq, avx2](int64_t task) {
     thread_local AttentionScratch scratch;
     scratch.Resize(args.N);
     const int64_t h = task / blocks;

@@ -48,6 +48,10 @@ struct GemmArgs {
   bool accumulate;
 };
 
+// Weight rows per parallel task: at least kRowsPerTask, and enough that a task is worth waking
+// a worker for (small LoRA matrices run on the calling thread).
+int64_t RowsPerTask(const GemmArgs& g) { return ItemsPerTask(g.N, g.M * g.K, kRowsPerTask); }
+
 // ---- scalar oracle --------------------------------------------------------------------------
 
 template <typename WT>
@@ -201,10 +205,11 @@ void Bf16Streaming(const GemmArgs& g) {
   packed.resize(static_cast<size_t>(g.M * ldp));
   PackEvenOdd(g, packed.data(), ldp);
   const float* p = packed.data();
-  const int64_t tasks = (g.N + kRowsPerTask - 1) / kRowsPerTask;
-  ParallelFor(tasks, [&g, p, ldp](int64_t task) {
-    const int64_t n0 = task * kRowsPerTask;
-    const int64_t n1 = std::min(g.N, n0 + kRowsPerTask);
+  const int64_t rows = RowsPerTask(g);
+  const int64_t tasks = (g.N + rows - 1) / rows;
+  ParallelForWork(tasks, rows * g.M * g.K, [&g, p, ldp, rows](int64_t task) {
+    const int64_t n0 = task * rows;
+    const int64_t n1 = std::min(g.N, n0 + rows);
     RunBlock(g.M, n0, n1, [&]<int MR, int NR>(int64_t m0, int64_t n) {
       Bf16Tile<MR, NR>(g, p, ldp, m0, n);
     });
@@ -212,59 +217,71 @@ void Bf16Streaming(const GemmArgs& g) {
 }
 
 [[maybe_unused]] void F32Tiled(const GemmArgs& g) {
-  const int64_t tasks = (g.N + kRowsPerTask - 1) / kRowsPerTask;
-  ParallelFor(tasks, [&g](int64_t task) {
-    const int64_t n0 = task * kRowsPerTask;
-    const int64_t n1 = std::min(g.N, n0 + kRowsPerTask);
+  const int64_t rows = RowsPerTask(g);
+  const int64_t tasks = (g.N + rows - 1) / rows;
+  ParallelForWork(tasks, rows * g.M * g.K, [&g, rows](int64_t task) {
+    const int64_t n0 = task * rows;
+    const int64_t n1 = std::min(g.N, n0 + rows);
     RunBlock(g.M, n0, n1, [&]<int MR, int NR>(int64_t m0, int64_t n) { F32Tile<MR, NR>(g, m0, n); });
   });
 }
 
 template <typename WT>
 void ScalarParallel(const GemmArgs& g) {
-  const int64_t tasks = (g.N + kRowsPerTask - 1) / kRowsPerTask;
-  ParallelFor(tasks, [&g](int64_t task) {
-    const int64_t n0 = task * kRowsPerTask;
-    ScalarRows<WT>(g, n0, std::min(g.N, n0 + kRowsPerTask));
+  const int64_t rows = RowsPerTask(g);
+  const int64_t tasks = (g.N + rows - 1) / rows;
+  ParallelForWork(tasks, rows * g.M * g.K, [&g, rows](int64_t task) {
+    const int64_t n0 = task * rows;
+    ScalarRows<WT>(g, n0, std::min(g.N, n0 + rows));
   });
 }
 
 #ifdef GF_HAVE_OPENBLAS
-void F32Blas(const GemmArgs& g) {
+// One single-threaded BLAS call for weight rows [n0, n1) of `w` (F32).
+void F32BlasRows(const GemmArgs& g, const float* w, int64_t ldw, int64_t n0, int64_t n1) {
   const float beta = g.accumulate ? 1.0f : 0.0f;
-  const float* w = static_cast<const float*>(g.w);
   if (g.M == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(g.N), static_cast<int>(g.K), 1.0f,
-                w, static_cast<int>(g.ldw), g.x, 1, beta, g.y, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(n1 - n0), static_cast<int>(g.K), 1.0f,
+                w + n0 * ldw, static_cast<int>(ldw), g.x, 1, beta, g.y + n0, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.M),
-              static_cast<int>(g.N), static_cast<int>(g.K), 1.0f, g.x, static_cast<int>(g.ldx), w,
-              static_cast<int>(g.ldw), beta, g.y, static_cast<int>(g.ldy));
+              static_cast<int>(n1 - n0), static_cast<int>(g.K), 1.0f, g.x, static_cast<int>(g.ldx),
+              w + n0 * ldw, static_cast<int>(ldw), beta, g.y + n0, static_cast<int>(g.ldy));
 }
 
-// BF16 prefill: widen kPanelRows weight rows at a time, then sgemm against them.
+// Weight rows per task of the BLAS paths: sgemm wants wide slices for large M.
+int64_t BlasRowsPerTask(const GemmArgs& g) {
+  return ItemsPerTask(g.N, g.M * g.K, g.M >= 64 ? kPanelRows : kRowsPerTask);
+}
+
+// F32 weights: OpenBLAS runs single-threaded inside this pool's tasks, each on a slice of weight
+// rows (OpenBLAS's own threads busy-wait and stall badly when another process holds a core).
+void F32Blas(const GemmArgs& g) {
+  const float* w = static_cast<const float*>(g.w);
+  const int64_t rows = BlasRowsPerTask(g);
+  const int64_t tasks = (g.N + rows - 1) / rows;
+  ParallelForWork(tasks, rows * g.M * g.K, [&](int64_t t) {
+    F32BlasRows(g, w, g.ldw, t * rows, std::min(g.N, (t + 1) * rows));
+  });
+}
+
+// BF16 prefill: each task widens a panel of weight rows to F32 and multiplies it by sgemm.
 void Bf16PanelBlas(const GemmArgs& g) {
-  thread_local std::vector<float> panel;
-  panel.resize(static_cast<size_t>(kPanelRows * g.K));
   const uint16_t* w = static_cast<const uint16_t*>(g.w);
-  const TensorView panel_view = MatF32(panel.data(), kPanelRows, g.K);
-  for (int64_t n0 = 0; n0 < g.N; n0 += kPanelRows) {
-    const int64_t rows = std::min(kPanelRows, g.N - n0);
-    const TensorView src = Mat(const_cast<uint16_t*>(w + n0 * g.ldw), DType::kBF16, rows, g.K, g.ldw);
-    const int64_t slices = (rows + 31) / 32;
-    ParallelFor(slices, [&](int64_t s) {
-      const int64_t r0 = s * 32;
-      const int64_t count = std::min<int64_t>(32, rows - r0);
-      cpu::Convert(src.RowSlice(r0, count), panel_view.RowSlice(r0, count));
-    });
+  const int64_t rows = BlasRowsPerTask(g);
+  const int64_t tasks = (g.N + rows - 1) / rows;
+  ParallelForWork(tasks, rows * g.M * g.K, [&](int64_t t) {
+    thread_local std::vector<float> panel;
+    const int64_t n0 = t * rows;
+    const int64_t count = std::min(rows, g.N - n0);
+    panel.resize(static_cast<size_t>(count * g.K));
+    cpu::Convert(Mat(const_cast<uint16_t*>(w + n0 * g.ldw), DType::kBF16, count, g.K, g.ldw),
+                 MatF32(panel.data(), count, g.K));
     GemmArgs part = g;
-    part.w = panel.data();
-    part.ldw = g.K;
-    part.N = rows;
     part.y = g.y + n0;
-    F32Blas(part);
-  }
+    F32BlasRows(part, panel.data(), g.K, 0, count);
+  });
 }
 #endif
 

@@ -208,7 +208,8 @@ void Wkv6Sequential(const TensorView& r, const TensorView& k, const TensorView& 
                     int head_size) {
   const WkvArgs args{&r, &k, &v, &w_hat, &y, state.ptr<float>(), head_size};
   const bool avx2 = HasAvx2Fma();
-  ParallelFor(r.cols() / head_size, [&args, avx2](int64_t h) {
+  const int64_t per_head = 2 * r.rows() * head_size * head_size;
+  ParallelForWork(r.cols() / head_size, per_head, [&args, avx2](int64_t h) {
     avx2 ? SequentialHeadAvx2(args, h) : SequentialHeadScalar(args, h);
   });
 }
@@ -218,7 +219,8 @@ void Wkv6Chunked(const TensorView& r, const TensorView& k, const TensorView& v,
                  int head_size) {
   const WkvArgs args{&r, &k, &v, &w_hat, &y, state.ptr<float>(), head_size};
   const bool avx2 = HasAvx2Fma();
-  ParallelFor(r.cols() / head_size, [&args, avx2](int64_t h) {
+  const int64_t per_head = 2 * r.rows() * head_size * head_size;
+  ParallelForWork(r.cols() / head_size, per_head, [&args, avx2](int64_t h) {
     avx2 ? ChunkedHeadAvx2(args, h) : ChunkedHeadScalar(args, h);
   });
 }
