@@ -1,7 +1,8 @@
 // CPU GEMM y[M,N] = x[M,K] * w[N,K]^T (+ y): F32 or BF16 weights.
 //
 // Paths:
-//  - F32 weights: cblas_sgemm/sgemv when built with OpenBLAS, else the dot-tile kernel below.
+//  - F32 weights: the dot-tile kernel below for up to kSmallM rows of x (and without OpenBLAS);
+//    cblas_sgemm on slices of weight rows, single-threaded inside the pool's tasks, otherwise.
 //  - BF16 weights, small M (decode): a memory-bound kernel that streams every weight row once,
 //    widens bf16 to f32 in registers and FMAs it against up to 8 rows of x; parallel over N.
 //    Tiles of 8 (M = 1) or 2-4 weight rows are read as interleaved streams, which the hardware
@@ -216,7 +217,7 @@ void Bf16Streaming(const GemmArgs& g) {
   });
 }
 
-[[maybe_unused]] void F32Tiled(const GemmArgs& g) {
+void F32Tiled(const GemmArgs& g) {
   const int64_t rows = RowsPerTask(g);
   const int64_t tasks = (g.N + rows - 1) / rows;
   ParallelForWork(tasks, rows * g.M * g.K, [&g, rows](int64_t task) {
@@ -298,15 +299,19 @@ void Gemm(const TensorView& x, const TensorView& w, const TensorView& y, bool ac
   }
   const bool avx2 = HasAvx2Fma();
   if (w.dtype == DType::kF32) {
+    // Small batches (decode) stream the weights once through the tiled kernel (one pass for up
+    // to 8 rows of x); larger ones go to sgemm.
 #ifdef GF_HAVE_OPENBLAS
-    F32Blas(g);
-#else
+    if (!avx2 || g.M > kSmallM) {
+      F32Blas(g);
+      return;
+    }
+#endif
     if (avx2) {
       F32Tiled(g);
     } else {
       ScalarParallel<float>(g);
     }
-#endif
     return;
   }
 #ifdef GF_HAVE_OPENBLAS
