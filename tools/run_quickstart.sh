@@ -12,7 +12,7 @@ cmake --build --preset release -j "$(nproc)" --target goldfinch
 if [[ $# -eq 0 ]]; then
   if [[ -f models/goldfinch-byte-small/config.json ]]; then
     # The built-in model (byte-level, trained on public-domain text).
-    set -- --prompt "The " --max-tokens 200
+    set -- --prompt "And it came to pass" --max-tokens 200 --temperature 0.8 --seed 1
   else
     # Until the built-in model ships: a small random-weight golden model from ../shared, token
     # ids in and out (its output is not text).
