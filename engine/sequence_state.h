@@ -68,8 +68,9 @@ class SequenceState {
   // ---- mutation (used by GoldFinchModel) ----
   // Appends tokens and their compressed rows ([count, c] row-major).
   void AppendTokens(std::span<const int32_t> ids, const float* compressed);
-  // Makes room for `count` more K/V rows in every GOLD layer and returns the F32-or-BF16 views
-  // of the new rows of layer g via AppendedKeys/AppendedValues; CommitKv makes them visible.
+  // Makes room for `count` more K/V rows in every GOLD layer; PendingKeys/PendingValues are the
+  // views (kv_dtype) of those new rows of GOLD layer g, and CommitKv makes them visible. Views
+  // are invalidated by the next ReserveKv.
   void ReserveKv(int64_t count);
   kernels::TensorView PendingKeys(int g, int64_t count);
   kernels::TensorView PendingValues(int g, int64_t count);
