@@ -1,0 +1,116 @@
+// Engine: the serving facade. Owns the model, the tokenizer, the scheduler and one engine thread
+// that runs `plan = scheduler.Schedule(); result = runner.Execute(plan); scheduler.Update(...)`
+// until shut down.
+//
+// Threads: Submit, Cancel, Stats, StopAccepting and WaitIdle may be called from any thread.
+// The engine thread alone touches the model and the sequences' states; sinks are called on it.
+// Submit validates the request completely (ids, lengths, sampling parameters) before accepting
+// it, so an accepted request can only fail for a reason inside the engine, and then it fails
+// alone (its sink gets an error event; the others carry on).
+// Cancellation takes effect at the start of the next step: the sequence leaves the batch and its
+// sink gets a final event with FinishReason::kCancelled.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/model/goldfinch.h"
+#include "engine/serving/request.h"
+#include "engine/serving/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace gf {
+
+class ModelRunner;
+struct ActiveSequence;
+
+struct EngineOptions {
+  SchedulerOptions scheduler;
+  // Longest prompt + max_tokens accepted (tokens); <= 0 means the model's max_context, or
+  // kDefaultMaxModelLen when the model has none.
+  int64_t max_model_len = 0;
+  static constexpr int64_t kDefaultMaxModelLen = 32768;
+};
+
+// Counters and gauges read at scrape time (a consistent snapshot).
+struct EngineStats {
+  int running = 0;                     // sequences in the batch
+  int waiting = 0;                     // queued, not yet admitted
+  uint64_t steps_total = 0;            // engine steps run (the liveness heartbeat)
+  uint64_t prompt_tokens_total = 0;    // prompt tokens prefilled
+  uint64_t generation_tokens_total = 0;
+  uint64_t requests_finished_total = 0;
+  int last_batch_sequences = 0;        // sequences in the most recent step
+  int64_t last_batch_tokens = 0;       // tokens in the most recent step
+  bool accepting = true;               // false after StopAccepting
+};
+
+class Engine {
+ public:
+  // Starts the engine thread. InvalidArgument for bad options.
+  static StatusOr<std::unique_ptr<Engine>> Create(std::unique_ptr<GoldFinchModel> model,
+                                                  std::unique_ptr<Tokenizer> tokenizer,
+                                                  EngineOptions options);
+  ~Engine();  // Shutdown()
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request. Errors (nothing is queued, the sink is never called):
+  // InvalidArgument (message names the field: "prompt", "max_tokens", sampling fields, "stop"),
+  // OutOfRange for prompt + max_tokens > max_model_len (context_length_exceeded),
+  // ResourceExhausted when the waiting queue is full, Unavailable after StopAccepting.
+  StatusOr<SeqId> Submit(GenerateRequest request, std::shared_ptr<RequestSink> sink);
+
+  // Cancels a queued or running request (no-op for unknown or finished ids).
+  void Cancel(SeqId id);
+
+  EngineStats Stats() const;
+
+  // New submissions fail with Unavailable from now on; running ones continue.
+  void StopAccepting();
+  // Waits until no request is queued or running; false on timeout.
+  bool WaitIdle(std::chrono::steady_clock::duration timeout);
+  // Cancels everything still running, delivers the final events and joins the engine thread.
+  void Shutdown();
+
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ModelConfig& model_config() const { return model_->config(); }
+  int64_t max_model_len() const { return max_model_len_; }
+
+ private:
+  Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer> tokenizer,
+         EngineOptions options, int64_t max_model_len);
+  Status ValidateRequest(const GenerateRequest& request) const;
+  void Loop();
+  // Engine thread: applies queued cancellations and expired deadlines (under mu_).
+  void ApplyCancellations(std::vector<std::unique_ptr<ActiveSequence>>& finished);
+  void Deliver(std::vector<std::unique_ptr<ActiveSequence>>& finished);
+
+  std::unique_ptr<GoldFinchModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  EngineOptions options_;
+  int64_t max_model_len_;
+  std::unique_ptr<ModelRunner> runner_;
+
+  mutable std::mutex mu_;                 // guards everything below
+  std::condition_variable work_cv_;       // engine thread waits for work
+  std::condition_variable idle_cv_;       // WaitIdle waits for an empty scheduler
+  Scheduler scheduler_;
+  std::unordered_map<SeqId, std::unique_ptr<ActiveSequence>> sequences_;
+  std::vector<SeqId> cancel_requests_;
+  SeqId next_id_ = 1;
+  bool accepting_ = true;
+  bool stop_ = false;
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace gf
