@@ -66,6 +66,35 @@ TEST(ByteTokenizerTest, EndOfTextSequenceIsIdZero) {
   EXPECT_EQ(tok.Decode(partial), "<|endoftext|");
 }
 
+TEST(ByteTokenizerTest, EncodeOrdinaryNeverProducesEndOfText) {
+  const ByteTokenizer tok;
+  EXPECT_EQ(tok.EncodeOrdinary(""), std::vector<TokenId>{});
+  const std::vector<TokenId> marker = tok.EncodeOrdinary("<|endoftext|>");
+  const std::vector<TokenId> expected = {'<' + 1, '|' + 1, 'e' + 1, 'n' + 1, 'd' + 1,
+                                         'o' + 1, 'f' + 1, 't' + 1, 'e' + 1, 'x' + 1,
+                                         't' + 1, '|' + 1, '>' + 1};
+  EXPECT_EQ(marker, expected);
+  EXPECT_EQ(tok.Decode(marker), "<|endoftext|>");
+  const std::vector<TokenId> mixed = tok.EncodeOrdinary("x<|endoftext|>y");
+  ASSERT_EQ(mixed.size(), 15u);
+  EXPECT_EQ(mixed.front(), 'x' + 1);
+  EXPECT_EQ(mixed.back(), 'y' + 1);
+  EXPECT_EQ(std::count(mixed.begin(), mixed.end(), 0), 0);
+  EXPECT_EQ(tok.EncodeOrdinary(std::string("\0\xff", 2)), (std::vector<TokenId>{1, 256}));
+  // Without the marker, EncodeOrdinary and Encode agree.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::string text;
+    for (int i = 0; i < 100; ++i) text.push_back(static_cast<char>(rng() & 0xFF));
+    EXPECT_EQ(tok.EncodeOrdinary(text), tok.Encode(text));
+    text.insert(rng() % text.size(), "<|endoftext|>");
+    const std::vector<TokenId> ids = tok.EncodeOrdinary(text);
+    EXPECT_EQ(ids.size(), text.size());
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 0), 0);
+    EXPECT_EQ(tok.Decode(ids), text);
+  }
+}
+
 TEST(ByteTokenizerTest, EveryByteRoundTrips) {
   const ByteTokenizer tok;
   std::string all;
@@ -97,6 +126,7 @@ TEST(MakeTokenizerTest, ByteAndUnknownKinds) {
 class SplittingTokenizer final : public Tokenizer {
  public:
   std::vector<TokenId> Encode(std::string_view) const override { return {}; }
+  std::vector<TokenId> EncodeOrdinary(std::string_view) const override { return {}; }
   std::string_view TokenBytes(TokenId id) const override {
     auto it = tokens_.find(id);
     return it == tokens_.end() ? std::string_view() : it->second;

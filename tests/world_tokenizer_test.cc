@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -187,8 +188,9 @@ TEST_F(WorldVocabTest, GoldenCases) {
 // emitted token is the input's next bytes, and no longer prefix there is a token.
 class GreedyOracle {
  public:
-  explicit GreedyOracle(const Tokenizer& tokenizer) {
-    for (TokenId id = 0; id < tokenizer.vocab_size(); ++id) {
+  // `first_id` 1 leaves out <|endoftext|> (the oracle of EncodeOrdinary).
+  explicit GreedyOracle(const Tokenizer& tokenizer, TokenId first_id = 0) {
+    for (TokenId id = first_id; id < tokenizer.vocab_size(); ++id) {
       const std::string_view bytes = tokenizer.TokenBytes(id);
       if (bytes.empty()) continue;
       tokens_.emplace(bytes, id);
@@ -251,6 +253,62 @@ TEST_F(WorldVocabTest, RandomInputsRoundTripAndMatchTheOracle) {
     const std::vector<TokenId> ids = tok().Encode(text);
     ASSERT_EQ(tok().Decode(ids), text) << "trial " << trial;
     ASSERT_EQ(ids, oracle.Encode(text)) << "trial " << trial;
+  }
+}
+
+TEST_F(WorldVocabTest, EncodeOrdinaryKeepsTheEndOfTextMarkerAsText) {
+  EXPECT_EQ(tok().EncodeOrdinary(""), std::vector<TokenId>{});
+  EXPECT_EQ(tok().EncodeOrdinary("Hello, world!"), (std::vector<TokenId>{33155, 45, 40213, 34}));
+  const std::vector<TokenId> marker = tok().EncodeOrdinary("<|endoftext|>");
+  // '<' '|' 'endo' 'fte' 'xt' '|' '>' (greedy longest match over the other entries).
+  EXPECT_EQ(marker, (std::vector<TokenId>{61, 125, 25258, 7588, 2318, 125, 63}));
+  EXPECT_EQ(tok().Decode(marker), "<|endoftext|>");
+  const std::vector<TokenId> ids = tok().EncodeOrdinary("a<|endoftext|>b");
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 0), 0);
+  EXPECT_EQ(tok().Decode(ids), "a<|endoftext|>b");
+  EXPECT_EQ(ids.size(), 2 + marker.size());  // 'a' and 'b' do not merge with '<' or '>'
+  const std::vector<TokenId> twice = tok().EncodeOrdinary("<|endoftext|><|endoftext|>");
+  EXPECT_EQ(std::count(twice.begin(), twice.end(), 0), 0);
+  EXPECT_EQ(tok().Decode(twice), "<|endoftext|><|endoftext|>");
+  // Through the interface, as the server calls it.
+  const Tokenizer& base = tok();
+  EXPECT_EQ(base.EncodeOrdinary("<|endoftext|>"), marker);
+}
+
+TEST_F(WorldVocabTest, EncodeOrdinaryMatchesEncodeWithoutTheMarker) {
+  const GreedyOracle ordinary_oracle(tok(), /*first_id=*/1);
+  std::mt19937 rng(4242);
+  const std::vector<std::string> pieces = {"a",      "e",  " ", "the", "\n", "\xc3\xa9",
+                                           "\xe4\xb8\xad", "<|", ",", "1", "|>", "endoftext"};
+  for (int trial = 0; trial < 200; ++trial) {
+    std::string text;
+    const int length = std::uniform_int_distribution<int>(0, 300)(rng);
+    if (trial % 2 == 0) {
+      for (int i = 0; i < length; ++i) {
+        text.push_back(static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng)));
+      }
+    } else {
+      while (static_cast<int>(text.size()) < length) {
+        text += pieces[std::uniform_int_distribution<size_t>(0, pieces.size() - 1)(rng)];
+      }
+    }
+    const bool has_marker = text.find("<|endoftext|>") != std::string::npos;
+    const std::vector<TokenId> ordinary = tok().EncodeOrdinary(text);
+    if (!has_marker) {
+      ASSERT_EQ(ordinary, tok().Encode(text)) << "trial " << trial;
+    }
+    // With the marker spliced in: never id 0, same bytes, and the greedy match without id 0.
+    text.insert(text.size() / 2, "<|endoftext|>");
+    const std::vector<TokenId> spliced = tok().EncodeOrdinary(text);
+    ASSERT_EQ(std::count(spliced.begin(), spliced.end(), 0), 0) << "trial " << trial;
+    ASSERT_EQ(tok().Decode(spliced), text) << "trial " << trial;
+    ASSERT_EQ(spliced, ordinary_oracle.Encode(text)) << "trial " << trial;
+    // At the start the marker is certainly a token for Encode, never for EncodeOrdinary.
+    const std::string prefixed = "<|endoftext|>" + text;
+    ASSERT_EQ(tok().Encode(prefixed).front(), 0);
+    const std::vector<TokenId> ordinary_prefixed = tok().EncodeOrdinary(prefixed);
+    ASSERT_EQ(std::count(ordinary_prefixed.begin(), ordinary_prefixed.end(), 0), 0);
+    ASSERT_EQ(tok().Decode(ordinary_prefixed), prefixed);
   }
 }
 

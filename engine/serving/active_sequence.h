@@ -21,6 +21,7 @@ struct ActiveSequence {
   GenerateRequest request;
   std::shared_ptr<RequestSink> sink;
   std::chrono::steady_clock::time_point arrival;
+  double queue_seconds = -1.0;     // set when first scheduled
 
   // Created when the sequence is first scheduled (a queued request holds no model state).
   std::optional<SequenceState> state;

@@ -16,6 +16,7 @@ GenerateEvent BaseEvent(const ActiveSequence& seq) {
   GenerateEvent event;
   event.prompt_tokens = static_cast<int64_t>(seq.request.prompt.size());
   event.completion_tokens = seq.completion_tokens;
+  event.queue_seconds = seq.queue_seconds;
   return event;
 }
 
@@ -60,6 +61,8 @@ ModelRunner::ModelRunner(GoldFinchModel& model, const Tokenizer& tokenizer)
 
 void ModelRunner::Prepare(ActiveSequence& seq) {
   if (seq.state.has_value()) return;
+  seq.queue_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival).count();
   seq.state.emplace(model_.NewState());
   seq.sampler.emplace(seq.request.sampling, seq.request.prompt);
   OutputRules rules;

@@ -80,6 +80,8 @@ struct GenerateEvent {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;         // prompt tokens restored from a cache (0 for now)
   int64_t completion_tokens = 0;
+  // Seconds from Submit to the first step that ran this request (-1 if it never ran).
+  double queue_seconds = -1.0;
 };
 
 // Receives one request's events. OnEvent is called on the engine thread and must not block or

@@ -33,6 +33,13 @@ std::vector<TokenId> ByteTokenizer::Encode(std::string_view text) const {
   return ids;
 }
 
+std::vector<TokenId> ByteTokenizer::EncodeOrdinary(std::string_view text) const {
+  std::vector<TokenId> ids;
+  ids.reserve(text.size());
+  for (char c : text) ids.push_back(static_cast<TokenId>(static_cast<uint8_t>(c)) + 1);
+  return ids;
+}
+
 std::string_view ByteTokenizer::TokenBytes(TokenId id) const {
   if (id == 0) return kEndOfText;
   if (id >= 1 && id <= 256) return std::string_view(&kAllBytes[static_cast<size_t>(id - 1)], 1);

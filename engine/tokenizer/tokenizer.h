@@ -20,8 +20,13 @@ using TokenId = int32_t;
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
-  // Encodes bytes to ids (never fails: every byte has a token).
+  // Encodes bytes to ids (never fails: every byte has a token). The text "<|endoftext|>"
+  // becomes the end-of-text id (for trusted text such as chat templates).
   virtual std::vector<TokenId> Encode(std::string_view text) const = 0;
+  // Like Encode, but never produces the end-of-text id or any other control id: such markers
+  // are encoded as their ordinary bytes. Use it for untrusted (user) text, so that no input can
+  // smuggle in a control token. Decode(EncodeOrdinary(text)) == text.
+  virtual std::vector<TokenId> EncodeOrdinary(std::string_view text) const = 0;
   // The bytes of one id; empty for ids with no entry (and for out-of-range ids).
   virtual std::string_view TokenBytes(TokenId id) const = 0;
   // Number of model ids this tokenizer can produce (max id + 1).

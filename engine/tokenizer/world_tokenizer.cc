@@ -362,6 +362,16 @@ int32_t WorldTokenizer::FindChild(int32_t node, uint8_t byte) const {
 }
 
 std::vector<TokenId> WorldTokenizer::Encode(std::string_view text) const {
+  return EncodeGreedy(text, /*allow_end_of_text=*/true);
+}
+
+std::vector<TokenId> WorldTokenizer::EncodeOrdinary(std::string_view text) const {
+  return EncodeGreedy(text, /*allow_end_of_text=*/false);
+}
+
+std::vector<TokenId> WorldTokenizer::EncodeGreedy(std::string_view text,
+                                                  bool allow_end_of_text) const {
+  const TokenId lowest_allowed = allow_end_of_text ? 0 : 1;
   std::vector<TokenId> ids;
   ids.reserve(text.size() / 3 + 1);
   size_t pos = 0;
@@ -374,7 +384,7 @@ std::vector<TokenId> WorldTokenizer::Encode(std::string_view text) const {
       node = FindChild(node, static_cast<uint8_t>(text[i]));
       if (node < 0) break;
       const TokenId id = node_token_[static_cast<size_t>(node)];
-      if (id >= 0) {
+      if (id >= lowest_allowed) {
         best_id = id;
         best_end = i + 1;
       }

@@ -1,8 +1,9 @@
 // The RWKV "World" tokenizer (rwkv_vocab_v20230424.txt), with the exact upstream semantics:
 // greedy longest byte match through a trie; str literals decode \xNN and \uNNNN as code points
 // (then UTF-8), bytes literals b'...' decode \xNN as raw bytes; each entry is checked against its
-// stated length; id 0 <-> "<|endoftext|>" (13 bytes, also in the trie). Immutable after Load, so
-// one instance may be shared by all threads.
+// stated length; id 0 <-> "<|endoftext|>" (13 bytes, also in the trie). EncodeOrdinary runs the
+// same greedy match with id 0 left out, so the marker becomes the ids of its ordinary pieces.
+// Immutable after Load, so one instance may be shared by all threads.
 //
 // Vocabulary errors (InvalidArgument naming the 1-based line): a line that is not
 // `ID LITERAL LEN`; an id outside 1..65535 (0 is reserved for <|endoftext|>) or repeated; a
@@ -31,6 +32,7 @@ class WorldTokenizer final : public Tokenizer {
   static StatusOr<std::unique_ptr<WorldTokenizer>> FromText(std::string_view text);
 
   std::vector<TokenId> Encode(std::string_view text) const override;
+  std::vector<TokenId> EncodeOrdinary(std::string_view text) const override;
   std::string_view TokenBytes(TokenId id) const override;
   int vocab_size() const override { return 65536; }
   // Number of entries read from the file (65,529 for v20230424).
@@ -41,6 +43,8 @@ class WorldTokenizer final : public Tokenizer {
   // Builds the trie from the id-ordered tokens; rejects duplicate byte strings and a missing
   // single-byte token. `line_of_id` gives file lines for error messages.
   Status BuildTrie(const std::vector<int32_t>& line_of_id);
+  // Greedy longest match; id 0 (<|endoftext|>) is a candidate only when `allow_end_of_text`.
+  std::vector<TokenId> EncodeGreedy(std::string_view text, bool allow_end_of_text) const;
   // The child of `node` reached by `byte`, or -1.
   int32_t FindChild(int32_t node, uint8_t byte) const;
 

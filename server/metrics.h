@@ -1,0 +1,73 @@
+// ServerMetrics: the Prometheus series of `goldfinch serve` (prometheus-cpp), served as text on
+// GET /metrics of the HTTP port.
+//
+// Names follow the Prometheus rules under the goldfinch_ prefix: base units (_seconds), _total on
+// counters, no per-request or per-user labels. Request-level series are observed by the server
+// as events happen (thread-safe: prometheus-cpp metrics are atomic / internally locked); engine
+// gauges and token counters are copied from Engine::Stats() at scrape time by Serialize().
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "engine/serving/engine.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace gf::server {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+  ~ServerMetrics();
+
+  // One HTTP response: route is the route pattern ("/v1/completions", "other"), code its status.
+  void ObserveHttpResponse(std::string_view route, int code);
+  // A choice that finished: reason "stop", "length", "cancelled", "error".
+  void ObserveFinish(std::string_view reason);
+  // A request refused before it reached the engine: reason "queue_full", "not_ready",
+  // "unauthorized", "invalid_request", "body_too_large", "context_length", "not_found".
+  void ObserveRejected(std::string_view reason);
+  void ObserveTimeToFirstToken(double seconds);
+  void ObserveInterTokenLatency(double seconds);
+  void ObserveEndToEndLatency(double seconds);
+  void ObserveQueueTime(double seconds);
+  void ObserveRequestTokens(int64_t prompt_tokens, int64_t generation_tokens);
+
+  // The text exposition (format 0.0.4), with engine series refreshed from `engine` (may be null
+  // while the model loads).
+  std::string Serialize(const Engine* engine);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* http_responses_;
+  prometheus::Family<prometheus::Counter>* request_success_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Histogram* ttft_;
+  prometheus::Histogram* itl_;
+  prometheus::Histogram* e2e_;
+  prometheus::Histogram* queue_time_;
+  prometheus::Histogram* prompt_tokens_hist_;
+  prometheus::Histogram* generation_tokens_hist_;
+  prometheus::Gauge* running_;
+  prometheus::Gauge* waiting_;
+  prometheus::Gauge* batch_sequences_;
+  prometheus::Gauge* batch_tokens_;
+  prometheus::Counter* prompt_tokens_;
+  prometheus::Counter* generation_tokens_;
+  prometheus::Counter* steps_;
+
+  std::mutex scrape_mu_;  // serialises Serialize (counter deltas below)
+  EngineStats last_;      // engine totals already added to the counters
+};
+
+}  // namespace gf::server

@@ -1,0 +1,213 @@
+#include "server/serve_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include "engine/model/config.h"
+#include "engine/model/goldfinch.h"
+#include "engine/model_locator.h"
+#include "engine/serving/engine.h"
+#include "kernels/kernels.h"
+#include "server/auth.h"
+#include "server/http/http_server.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/openai/api_error.h"
+#include "server/openai/chat_template.h"
+#include "server/openai_routes.h"
+#include "server/options.h"
+#include "server/router.h"
+
+namespace gf::server {
+namespace {
+
+struct LoadedServing {
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<OpenAiRoutes> routes;
+};
+
+std::chrono::seconds WholeSeconds(double seconds) {
+  return std::chrono::seconds(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds))));
+}
+
+HttpResponse RenderTransportError(int status, std::string message) {
+  ApiError error = InvalidRequest("", std::move(message));
+  error.http_status = status;
+  if (status == 413) error.code = "request_too_large";
+  if (status == 503) error.type = "service_unavailable";
+  HttpResponse response;
+  response.status = status;
+  response.body = ErrorJson(error);
+  if (status == 503) response.headers.emplace_back("retry-after", "1");
+  return response;
+}
+
+StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const ModelConfig& config,
+                                                   const std::string& dir) {
+  if (config.tokenizer == TokenizerKind::kByte) return MakeTokenizer("byte", "");
+  if (config.tokenizer_file.empty()) {
+    return InvalidArgument("the model uses the World tokenizer but its config.json names no "
+                           "tokenizer_file");
+  }
+  return MakeTokenizer("world", (std::filesystem::path(dir) / config.tokenizer_file).string());
+}
+
+StatusOr<LoadedServing> LoadServing(const ServeOptions& options, ServerMetrics& metrics) {
+  if (options.threads > 0) kernels::SetNumThreads(options.threads);
+  std::string dir = options.model;
+  if (dir.empty()) {
+    GF_ASSIGN_OR_RETURN(dir, FindBuiltinModel());
+  }
+  GF_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  const std::string dtype = !options.dtype.empty()           ? options.dtype
+                            : !config.weight_dtype.empty()  ? config.weight_dtype
+                                                            : "f32";
+  WeightLoadOptions load;
+  load.matrix_dtype = dtype == "bf16" ? kernels::DType::kBF16 : kernels::DType::kF32;
+  LogInfo("loading model " + dir + " (" + dtype + ")");
+  auto model = GoldFinchModel::Load(dir, load);
+  if (!model.ok()) return model.status().WithContext("loading model " + dir);
+  GF_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(config, dir));
+  GF_ASSIGN_OR_RETURN(ChatTemplate chat_template, ChatTemplate::Load(dir));
+
+  EngineOptions engine_options;
+  engine_options.scheduler.max_running = options.max_running;
+  engine_options.scheduler.max_waiting = options.max_waiting;
+  engine_options.scheduler.token_budget = std::max(options.step_token_budget, options.max_running);
+  engine_options.scheduler.max_prefill_chunk = options.prefill_chunk;
+  engine_options.max_model_len = options.max_model_len;
+  LoadedServing loaded;
+  GF_ASSIGN_OR_RETURN(loaded.engine,
+                      Engine::Create(std::move(*model), std::move(tokenizer), engine_options));
+
+  ApiConfig api;
+  api.model.id = options.served_model_name.empty() ? config.name : options.served_model_name;
+  api.model.vocab_size = config.vocab_size;
+  api.model.max_model_len = loaded.engine->max_model_len();
+  api.model.eos_id = config.eos_token_id;
+  api.limits.max_json_depth = static_cast<size_t>(options.max_json_depth);
+  api.limits.max_n = options.max_n;
+  api.limits.max_tokens_cap = options.max_tokens_cap;
+  api.request_timeout = std::chrono::duration<double>(options.request_timeout);
+  api.created = static_cast<int64_t>(std::time(nullptr));
+  loaded.routes = std::make_unique<OpenAiRoutes>(*loaded.engine, std::move(chat_template),
+                                                 std::move(api), metrics);
+  return loaded;
+}
+
+}  // namespace
+
+int RunServe(int argc, char** argv) {
+  const int skip = std::min(argc, 2);
+  auto parsed = ParseServeOptions(argc - skip, argv + skip, GoldfinchEnvironment());
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "goldfinch serve: %s\nRun 'goldfinch serve --help' for the options.\n",
+                 parsed.status().message().c_str());
+    return 2;
+  }
+  const ServeOptions& options = *parsed;
+  if (options.help_requested) {
+    std::fputs(HelpText().c_str(), stdout);
+    return 0;
+  }
+  if (options.print_config_template) {
+    std::fputs(ConfigTemplate().c_str(), stdout);
+    return 0;
+  }
+  if (Status status = InitLogging(options.log_format, options.log_level); !status.ok()) {
+    std::fprintf(stderr, "goldfinch serve: %s\n", status.message().c_str());
+    return 2;
+  }
+  for (const std::string& warning : options.warnings) LogWarn(warning);
+  LogEffectiveConfig(options);
+
+  ApiKeyStore keys;
+  if (Status status = keys.Load(options.api_key, options.api_key_file); !status.ok()) {
+    LogError("api keys: " + status.message());
+    FlushLogs();
+    return 2;
+  }
+  if (keys.enabled()) LogInfo("API keys required (" + std::to_string(keys.size()) + " keys)");
+
+  // SIGTERM/SIGINT are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ServerMetrics metrics;
+  ServerState state;
+  Router router(state, keys, metrics, options.public_metrics);
+  HttpServerOptions http;
+  http.host = options.host;
+  http.port = options.port;
+  http.io_threads = options.http_threads;
+  http.limits.max_header_bytes = static_cast<size_t>(options.max_header_bytes);
+  http.limits.max_body_bytes = static_cast<size_t>(options.max_body_bytes);
+  http.limits.header_read_timeout = WholeSeconds(options.header_read_timeout);
+  http.limits.idle_timeout = WholeSeconds(options.idle_timeout);
+  http.limits.sse_keepalive_interval = std::chrono::milliseconds(
+      std::max<int64_t>(1, static_cast<int64_t>(options.sse_keepalive_interval * 1000.0)));
+  http.limits.max_stream_buffer_bytes = static_cast<size_t>(options.stream_buffer_bytes);
+  http.make_error = RenderTransportError;
+  HttpServer server(http, [&router](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+    router.Handle(std::move(request), std::move(writer));
+  });
+  if (Status status = server.Start(); !status.ok()) {
+    LogError("cannot listen: " + status.message());
+    FlushLogs();
+    return 1;
+  }
+  LogInfo("listening on http://" + options.host + ":" + std::to_string(server.port()));
+
+  auto loaded = LoadServing(options, metrics);
+  if (!loaded.ok()) {
+    LogError(loaded.status().message());
+    server.Stop();
+    FlushLogs();
+    return 1;
+  }
+  state.engine = loaded->engine.get();
+  state.routes = loaded->routes.get();
+  LogInfo("ready: serving model '" + loaded->routes->model().id + "' (max_model_len " +
+          std::to_string(loaded->routes->model().max_model_len) + ")");
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  LogInfo(std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
+          ": draining (up to " + std::to_string(options.shutdown_timeout) + " s)");
+  state.draining = true;
+  Engine& engine = *loaded->engine;
+  engine.StopAccepting();
+  const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options.shutdown_timeout));
+  if (!engine.WaitIdle(timeout)) {
+    const EngineStats stats = engine.Stats();
+    LogWarn("shutdown timeout: cancelling " + std::to_string(stats.running + stats.waiting) +
+            " unfinished requests");
+  }
+  engine.Shutdown();
+  server.StopAccepting();
+  // Let the final events and responses reach the clients before the connections close.
+  for (int i = 0; i < 20 && server.open_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  server.Stop();
+  state.routes = nullptr;
+  state.engine = nullptr;
+  LogInfo("stopped");
+  FlushLogs();
+  ShutdownLogging();
+  return 0;
+}
+
+}  // namespace gf::server
