@@ -158,7 +158,12 @@ int RunServe(int argc, char** argv) {
   http.limits.sse_keepalive_interval = std::chrono::milliseconds(
       std::max<int64_t>(1, static_cast<int64_t>(options.sse_keepalive_interval * 1000.0)));
   http.limits.max_stream_buffer_bytes = static_cast<size_t>(options.stream_buffer_bytes);
-  http.make_error = RenderTransportError;
+  http.make_error = [&metrics](int status, std::string message) {
+    if (status == 413) metrics.ObserveRejected("body_too_large");
+    if (status == 431) metrics.ObserveRejected("headers_too_large");
+    metrics.ObserveHttpResponse("other", status);
+    return RenderTransportError(status, std::move(message));
+  };
   HttpServer server(http, [&router](HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
     router.Handle(std::move(request), std::move(writer));
   });

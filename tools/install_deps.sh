@@ -9,10 +9,16 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev
+  libboost-dev nlohmann-json3-dev libspdlog-dev prometheus-cpp-dev libssl-dev
+  prometheus curl
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
   clang-format clang-tidy
 )
+# Node.js and npm run the end-to-end tests with the official OpenAI SDK; a machine may already
+# have them from elsewhere (e.g. a newer Node with its own npm), in which case Debian's are skipped.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [[ "${GF_SKIP_PYTHON:-0}" != "1" ]]; then
   packages+=(python3-torch)
 fi
