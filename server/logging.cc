@@ -30,8 +30,8 @@ struct LoggerState {
 
 std::shared_ptr<LoggerState> MakeDefaultState() {
   auto state = std::make_shared<LoggerState>();
-  state->logger = std::make_shared<spdlog::logger>("goldfinch",
-                                                   std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  state->logger = std::make_shared<spdlog::logger>(
+      "goldfinch", std::make_shared<spdlog::sinks::stdout_sink_mt>());
   state->logger->set_pattern("%v");
   state->logger->set_level(spdlog::level::info);
   state->logger->flush_on(spdlog::level::trace);
@@ -61,22 +61,32 @@ StatusOr<spdlog::level::level_enum> ParseLevel(std::string_view level) {
 
 spdlog::level::level_enum ToSpdlog(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return spdlog::level::trace;
-    case LogLevel::kDebug: return spdlog::level::debug;
-    case LogLevel::kInfo: return spdlog::level::info;
-    case LogLevel::kWarn: return spdlog::level::warn;
-    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
   }
   return spdlog::level::err;
 }
 
 const char* LevelName(LogLevel level, bool json) {
   switch (level) {
-    case LogLevel::kTrace: return json ? "trace" : "TRACE";
-    case LogLevel::kDebug: return json ? "debug" : "DEBUG";
-    case LogLevel::kInfo: return json ? "info" : "INFO";
-    case LogLevel::kWarn: return json ? "warn" : "WARN";
-    case LogLevel::kError: return json ? "error" : "ERROR";
+    case LogLevel::kTrace:
+      return json ? "trace" : "TRACE";
+    case LogLevel::kDebug:
+      return json ? "debug" : "DEBUG";
+    case LogLevel::kInfo:
+      return json ? "info" : "INFO";
+    case LogLevel::kWarn:
+      return json ? "warn" : "WARN";
+    case LogLevel::kError:
+      return json ? "error" : "ERROR";
   }
   return "error";
 }
@@ -136,11 +146,21 @@ void AppendEscaped(std::string& out, std::string_view s, bool json, bool quote_t
     }
     const char c = s[i++];
     switch (c) {
-      case '"': out += quote_too ? "\\\"" : "\""; break;
-      case '\\': out += quote_too ? "\\\\" : "\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += quote_too ? "\\\"" : "\"";
+        break;
+      case '\\':
+        out += quote_too ? "\\\\" : "\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default: {
         const auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7F) {
@@ -174,8 +194,8 @@ std::string FormatMillis(double ms) {
 class LineBuilder {
  public:
   LineBuilder(bool json, LogLevel level, std::string_view msg) : json_(json) {
-    const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     const std::string ts = FormatRfc3339Millis(now.time_since_epoch().count());
     if (json_) {
       line_ = "{\"ts\":\"" + ts + "\",\"level\":\"" + LevelName(level, true) + "\",\"msg\":";
@@ -254,8 +274,10 @@ std::string JsonNumber(std::int64_t v) { return std::to_string(v); }
 
 std::string EffectiveValueJson(const EffectiveValue& v) {
   switch (v.index()) {
-    case 0: return std::get<bool>(v) ? "true" : "false";
-    case 1: return std::to_string(std::get<std::int64_t>(v));
+    case 0:
+      return std::get<bool>(v) ? "true" : "false";
+    case 1:
+      return std::to_string(std::get<std::int64_t>(v));
     case 2: {
       const double d = std::get<double>(v);
       if (!std::isfinite(d)) return "null";
@@ -294,10 +316,10 @@ std::string FormatRfc3339Millis(std::int64_t unix_millis) {
   const year_month_day ymd{day};
   const hh_mm_ss<milliseconds> hms{t - day};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()),
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
                 static_cast<int>(hms.subseconds().count()));
   return buf;
 }

@@ -42,7 +42,10 @@ Status InitLogging(std::string_view format, std::string_view level);
 // Same, but writes synchronously to `sink` (tests: an ostream_sink over an ostringstream).
 Status InitLoggingWithSink(std::string_view format, std::string_view level,
                            std::shared_ptr<spdlog::sinks::sink> sink);
-// Flushes queued lines (async mode) and waits for them to be written.
+// Waits until the async queue is empty and asks the sink to flush: best effort, for tests and
+// diagnostics (the worker may still be writing the last line for a few milliseconds).
+// ShutdownLogging is the exact barrier: every line logged before it has been written on return
+// unless another thread is still inside a logging call.
 void FlushLogs();
 // Flushes and returns to the pre-InitLogging default.
 void ShutdownLogging();
@@ -67,7 +70,7 @@ struct RequestLogFields {
   std::optional<std::int64_t> prompt_tokens;
   std::optional<std::int64_t> cached_tokens;
   std::optional<std::int64_t> completion_tokens;
-  std::optional<double> ttft_ms;      // milliseconds, 3 decimals; non-finite values are omitted
+  std::optional<double> ttft_ms;  // milliseconds, 3 decimals; non-finite values are omitted
   std::optional<double> duration_ms;
   std::string finish_reason;
   std::string error_type;

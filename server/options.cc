@@ -44,9 +44,9 @@ std::string DashName(std::string_view field) {
 const std::vector<OptionSpec>& Specs() {
   static const std::vector<OptionSpec> specs = [] {
     std::vector<OptionSpec> v;
-#define GF_SERVE_OPTION_SPEC_(field_, type, def, group, lo, hi, flags, choices, help)          \
-  v.push_back(OptionSpec{DashName(#field_), EnvNameFor(DashName(#field_)), #field_, group,      \
-                         Field(&ServeOptions::field_), static_cast<double>(lo),                 \
+#define GF_SERVE_OPTION_SPEC_(field_, type, def, group, lo, hi, flags, choices, help)      \
+  v.push_back(OptionSpec{DashName(#field_), EnvNameFor(DashName(#field_)), #field_, group, \
+                         Field(&ServeOptions::field_), static_cast<double>(lo),            \
                          static_cast<double>(hi), flags, choices, help});
     GF_SERVE_OPTION_LIST(GF_SERVE_OPTION_SPEC_)
 #undef GF_SERVE_OPTION_SPEC_
@@ -110,14 +110,14 @@ std::string Lower(std::string_view s) {
 Status CheckRange(const OptionSpec& spec, double v, const std::string& shown) {
   const bool low_ok = (spec.flags & kOptMinExclusive) ? v > spec.lo : v >= spec.lo;
   if (low_ok && v <= spec.hi) return Status::Ok();
-  return InvalidArgument(spec.name + " must be " +
-                         ((spec.flags & kOptMinExclusive) ? "> " : ">= ") +
-                         FormatBound(spec, spec.lo) + " and <= " + FormatBound(spec, spec.hi) +
-                         ", got " + shown);
+  return InvalidArgument(
+      spec.name + " must be " + ((spec.flags & kOptMinExclusive) ? "> " : ">= ") +
+      FormatBound(spec, spec.lo) + " and <= " + FormatBound(spec, spec.hi) + ", got " + shown);
 }
 
 Status CheckString(const OptionSpec& spec, const std::string& v) {
-  if ((spec.flags & kOptNonEmpty) && v.empty()) return InvalidArgument(spec.name + " must not be empty");
+  if ((spec.flags & kOptNonEmpty) && v.empty())
+    return InvalidArgument(spec.name + " must not be empty");
   if (v.find('\0') != std::string::npos) return InvalidArgument(spec.name + " contains a NUL byte");
   if (spec.choices == nullptr) return Status::Ok();
   const std::vector<std::string> choices = SplitChoices(spec.choices);
@@ -357,7 +357,8 @@ std::string Wrap(std::string_view text, const std::string& prefix, std::size_t w
 std::vector<std::string> Groups() {
   std::vector<std::string> groups;
   for (const OptionSpec& s : Specs()) {
-    if (std::find(groups.begin(), groups.end(), s.group) == groups.end()) groups.emplace_back(s.group);
+    if (std::find(groups.begin(), groups.end(), s.group) == groups.end())
+      groups.emplace_back(s.group);
   }
   return groups;
 }
@@ -373,12 +374,17 @@ std::string TypePlaceholder(const OptionSpec& spec) {
     return out;
   }
   switch (spec.field.index()) {
-    case 0: return "[=true|false]";
+    case 0:
+      return "[=true|false]";
     case 1:
-    case 2: return "INT";
-    case 3: return "SECONDS";
-    case 4: return "STRING";
-    default: return "LIST";
+    case 2:
+      return "INT";
+    case 3:
+      return "SECONDS";
+    case 4:
+      return "STRING";
+    default:
+      return "LIST";
   }
 }
 
@@ -397,10 +403,14 @@ EffectiveValue ValueOf(const ServeOptions& o, const OptionSpec& spec) {
 
 std::string Display(const EffectiveValue& v) {
   switch (v.index()) {
-    case 0: return std::get<bool>(v) ? "true" : "false";
-    case 1: return std::to_string(std::get<std::int64_t>(v));
-    case 2: return TomlDouble(std::get<double>(v));
-    case 3: return TomlQuote(std::get<std::string>(v));
+    case 0:
+      return std::get<bool>(v) ? "true" : "false";
+    case 1:
+      return std::to_string(std::get<std::int64_t>(v));
+    case 2:
+      return TomlDouble(std::get<double>(v));
+    case 3:
+      return TomlQuote(std::get<std::string>(v));
     default: {
       std::string out = "[";
       for (const std::string& s : std::get<std::vector<std::string>>(v)) {
@@ -476,7 +486,8 @@ StatusOr<ServeOptions> ParseServeOptions(const std::vector<std::string>& args,
 StatusOr<ServeOptions> ParseServeOptions(int argc, char** argv,
                                          const std::map<std::string, std::string>& env) {
   std::vector<std::string> args;
-  for (int i = 0; i < argc && argv != nullptr && argv[i] != nullptr; ++i) args.emplace_back(argv[i]);
+  for (int i = 0; i < argc && argv != nullptr && argv[i] != nullptr; ++i)
+    args.emplace_back(argv[i]);
   return ParseServeOptions(args, env);
 }
 

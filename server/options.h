@@ -40,66 +40,66 @@ inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be em
 // X(field, type, default, group, min, max, flags, choices, help)
 //   min/max: inclusive range for numbers (ignored for other types);
 //   choices: nullptr, or the allowed values separated by '|' (an empty alternative allows "").
-#define GF_SERVE_OPTION_LIST(X)                                                                   \
-  X(model, std::string, "", "Model", 0, 0, kOptNone, nullptr,                                     \
-    "Model directory (HF layout: config.json, model.safetensors, tokenizer); empty = the "        \
-    "built-in model")                                                                             \
-  X(dtype, std::string, "", "Model", 0, 0, kOptNone, "|f32|bf16",                                 \
-    "Weight/compute dtype: f32 or bf16; empty = the model's preference")                          \
-  X(threads, int, 0, "Model", 0, 4096, kOptNone, nullptr,                                         \
-    "Compute threads for the engine; 0 = all cores")                                              \
-  X(served_model_name, std::string, "", "Model", 0, 0, kOptNone, nullptr,                         \
-    "Model name reported by /v1/models and accepted in requests; empty = the model config name")  \
-  X(max_model_len, int, 0, "Model", 0, 16777216, kOptNone, nullptr,                               \
-    "Context length limit (prompt + completion tokens); 0 = the model's limit, or 32768")         \
-  X(host, std::string, "127.0.0.1", "Network", 0, 0, kOptNonEmpty, nullptr,                       \
-    "Address to listen on (0.0.0.0 = all interfaces)")                                            \
-  X(port, int, 8000, "Network", 0, 65535, kOptNone, nullptr,                                      \
-    "TCP port to listen on; 0 = pick a free port")                                                \
-  X(http_threads, int, 2, "Network", 1, 1024, kOptNone, nullptr,                                  \
-    "I/O threads serving HTTP connections")                                                       \
-  X(api_key, std::vector<std::string>, {}, "Auth", 0, 0, kOptSecret, nullptr,                     \
-    "API keys accepted as 'Authorization: Bearer KEY' (comma-separated in flags and env); no "    \
-    "keys and no key file = auth disabled. Prefer GOLDFINCH_API_KEY or api-key-file over argv")   \
-  X(api_key_file, std::string, "", "Auth", 0, 0, kOptNone, nullptr,                               \
-    "File with one API key per line, optionally followed by a tenant name; '#' comments")         \
-  X(public_metrics, bool, true, "Auth", 0, 0, kOptNone, nullptr,                                  \
-    "Serve /metrics without an API key")                                                          \
-  X(max_running, int, 32, "Scheduling", 1, 65536, kOptNone, nullptr,                              \
-    "Most sequences decoding at once")                                                            \
-  X(max_waiting, int, 256, "Scheduling", 0, 16777216, kOptNone, nullptr,                          \
-    "Most requests queued before new ones get 429")                                               \
-  X(step_token_budget, int, 512, "Scheduling", 1, 16777216, kOptNone, nullptr,                    \
-    "Most tokens (prefill + decode) processed in one engine step")                                \
-  X(prefill_chunk, int, 256, "Scheduling", 1, 16777216, kOptNone, nullptr,                        \
-    "Most prompt tokens of one sequence prefilled in one step")                                   \
-  X(max_tokens_cap, int, 0, "Limits", 0, 16777216, kOptNone, nullptr,                             \
-    "Server cap on a request's max_tokens; 0 = none")                                             \
-  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptNone, nullptr,        \
-    "Largest request body accepted, in bytes")                                                    \
-  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptNone, nullptr,              \
-    "Largest request header block accepted, in bytes")                                            \
-  X(max_json_depth, int, 64, "Limits", 1, 10000, kOptNone, nullptr,                               \
-    "Deepest JSON nesting accepted in a request body")                                            \
-  X(max_n, int, 8, "Limits", 1, 128, kOptNone, nullptr,                                           \
-    "Largest 'n' (choices per request) accepted")                                                 \
-  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptNone, nullptr,    \
-    "Outbound buffer per stream, in bytes; a client that falls this far behind is cut off")       \
-  X(request_timeout, double, 600.0, "Timeouts", 0, 1e7, kOptMinExclusive, nullptr,                \
-    "Longest a request may run (queueing included), in seconds")                                  \
-  X(header_read_timeout, double, 10.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,             \
-    "Time allowed to receive a request's headers, in seconds")                                    \
-  X(idle_timeout, double, 60.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,                    \
-    "Idle keep-alive connections are closed after this many seconds")                             \
-  X(sse_keepalive_interval, double, 5.0, "Timeouts", 0, 3600, kOptMinExclusive, nullptr,          \
-    "Seconds between ':' keep-alive comments on a quiet stream")                                  \
-  X(shutdown_timeout, double, 30.0, "Timeouts", 0, 1e6, kOptNone, nullptr,                        \
-    "On SIGTERM, seconds to let running requests finish before they are cancelled")               \
-  X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                      \
-    "Log format: text (human readable) or json (one JSON object per line)")                       \
-  X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",     \
-    "Lowest level logged")                                                                        \
-  X(config, std::string, "", "Config", 0, 0, kOptNotInFile, nullptr,                              \
+#define GF_SERVE_OPTION_LIST(X)                                                                  \
+  X(model, std::string, "", "Model", 0, 0, kOptNone, nullptr,                                    \
+    "Model directory (HF layout: config.json, model.safetensors, tokenizer); empty = the "       \
+    "built-in model")                                                                            \
+  X(dtype, std::string, "", "Model", 0, 0, kOptNone, "|f32|bf16",                                \
+    "Weight/compute dtype: f32 or bf16; empty = the model's preference")                         \
+  X(threads, int, 0, "Model", 0, 4096, kOptNone, nullptr,                                        \
+    "Compute threads for the engine; 0 = all cores")                                             \
+  X(served_model_name, std::string, "", "Model", 0, 0, kOptNone, nullptr,                        \
+    "Model name reported by /v1/models and accepted in requests; empty = the model config name") \
+  X(max_model_len, int, 0, "Model", 0, 16777216, kOptNone, nullptr,                              \
+    "Context length limit (prompt + completion tokens); 0 = the model's limit, or 32768")        \
+  X(host, std::string, "127.0.0.1", "Network", 0, 0, kOptNonEmpty, nullptr,                      \
+    "Address to listen on (0.0.0.0 = all interfaces)")                                           \
+  X(port, int, 8000, "Network", 0, 65535, kOptNone, nullptr,                                     \
+    "TCP port to listen on; 0 = pick a free port")                                               \
+  X(http_threads, int, 2, "Network", 1, 1024, kOptNone, nullptr,                                 \
+    "I/O threads serving HTTP connections")                                                      \
+  X(api_key, std::vector<std::string>, {}, "Auth", 0, 0, kOptSecret, nullptr,                    \
+    "API keys accepted as 'Authorization: Bearer KEY' (comma-separated in flags and env); no "   \
+    "keys and no key file = auth disabled. Prefer GOLDFINCH_API_KEY or api-key-file over argv")  \
+  X(api_key_file, std::string, "", "Auth", 0, 0, kOptNone, nullptr,                              \
+    "File with one API key per line, optionally followed by a tenant name; '#' comments")        \
+  X(public_metrics, bool, true, "Auth", 0, 0, kOptNone, nullptr,                                 \
+    "Serve /metrics without an API key")                                                         \
+  X(max_running, int, 32, "Scheduling", 1, 65536, kOptNone, nullptr,                             \
+    "Most sequences decoding at once")                                                           \
+  X(max_waiting, int, 256, "Scheduling", 0, 16777216, kOptNone, nullptr,                         \
+    "Most requests queued before new ones get 429")                                              \
+  X(step_token_budget, int, 512, "Scheduling", 1, 16777216, kOptNone, nullptr,                   \
+    "Most tokens (prefill + decode) processed in one engine step")                               \
+  X(prefill_chunk, int, 256, "Scheduling", 1, 16777216, kOptNone, nullptr,                       \
+    "Most prompt tokens of one sequence prefilled in one step")                                  \
+  X(max_tokens_cap, int, 0, "Limits", 0, 16777216, kOptNone, nullptr,                            \
+    "Server cap on a request's max_tokens; 0 = none")                                            \
+  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptNone, nullptr,       \
+    "Largest request body accepted, in bytes")                                                   \
+  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptNone, nullptr,             \
+    "Largest request header block accepted, in bytes")                                           \
+  X(max_json_depth, int, 64, "Limits", 1, 10000, kOptNone, nullptr,                              \
+    "Deepest JSON nesting accepted in a request body")                                           \
+  X(max_n, int, 8, "Limits", 1, 128, kOptNone, nullptr,                                          \
+    "Largest 'n' (choices per request) accepted")                                                \
+  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptNone, nullptr,   \
+    "Outbound buffer per stream, in bytes; a client that falls this far behind is cut off")      \
+  X(request_timeout, double, 600.0, "Timeouts", 0, 1e7, kOptMinExclusive, nullptr,               \
+    "Longest a request may run (queueing included), in seconds")                                 \
+  X(header_read_timeout, double, 10.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,            \
+    "Time allowed to receive a request's headers, in seconds")                                   \
+  X(idle_timeout, double, 60.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,                   \
+    "Idle keep-alive connections are closed after this many seconds")                            \
+  X(sse_keepalive_interval, double, 5.0, "Timeouts", 0, 3600, kOptMinExclusive, nullptr,         \
+    "Seconds between ':' keep-alive comments on a quiet stream")                                 \
+  X(shutdown_timeout, double, 30.0, "Timeouts", 0, 1e6, kOptNone, nullptr,                       \
+    "On SIGTERM, seconds to let running requests finish before they are cancelled")              \
+  X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                     \
+    "Log format: text (human readable) or json (one JSON object per line)")                      \
+  X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",    \
+    "Lowest level logged")                                                                       \
+  X(config, std::string, "", "Config", 0, 0, kOptNotInFile, nullptr,                             \
     "TOML config file (keys = option names); see config/goldfinch.toml")
 
 struct ServeOptions {
@@ -150,7 +150,7 @@ using EffectiveValue =
     std::variant<bool, std::int64_t, double, std::string, std::vector<std::string>>;
 
 struct EffectiveSetting {
-  std::string name;     // "max-body-bytes"
+  std::string name;  // "max-body-bytes"
   EffectiveValue value;
   std::string display;  // TOML literal: "127.0.0.1" in quotes, 8000, true, ["a"], "<redacted>"
   std::string source;   // kSourceDefault, kSourceConfigFile, kSourceEnv or kSourceCli

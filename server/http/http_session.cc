@@ -383,7 +383,11 @@ void HttpSession::OnWatch(beast::error_code ec, size_t bytes) {
   }
   if (restart_after_watch_) {
     restart_after_watch_ = false;
-    WaitForNextRequest();
+    if (ec && ec != net::error::operation_aborted) {
+      Close();  // the peer closed (or failed) right after its response: no next request
+    } else {
+      WaitForNextRequest();
+    }
     return;
   }
   if (ec) {
