@@ -8,12 +8,13 @@
 namespace gf::server {
 
 std::string ErrorJson(const ApiError& error) {
-  nlohmann::json body;
-  nlohmann::json& inner = body["error"];
+  using Json = nlohmann::ordered_json;  // OpenAI's key order: message, type, param, code
+  Json body;
+  Json& inner = body["error"];
   inner["message"] = error.message;
   inner["type"] = error.type;
-  inner["param"] = error.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.param);
-  inner["code"] = error.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.code);
+  inner["param"] = error.param.empty() ? Json(nullptr) : Json(error.param);
+  inner["code"] = error.code.empty() ? Json(nullptr) : Json(error.code);
   return DumpJson(body);
 }
 
