@@ -56,6 +56,15 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                    .Name("goldfinch_rejected_requests_total")
                    .Help("Requests refused before reaching the engine, by reason")
                    .Register(r);
+  // Known label values start at 0 so rates and alerts work before the first occurrence.
+  for (const char* reason : {"stop", "length", "cancelled", "error"}) {
+    request_success_->Add({{"finished_reason", reason}});
+  }
+  for (const char* reason : {"queue_full", "not_ready", "unauthorized", "invalid_request",
+                             "context_length", "not_found", "body_too_large",
+                             "headers_too_large"}) {
+    rejected_->Add({{"reason", reason}});
+  }
   ttft_ = AddHistogram(r, "goldfinch_time_to_first_token_seconds",
                        "Time from request arrival to the first generated token", LatencyBuckets());
   itl_ = AddHistogram(r, "goldfinch_inter_token_latency_seconds",

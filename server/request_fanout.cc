@@ -134,14 +134,21 @@ void ResponseGroup::Process(size_t index, GenerateEvent& event) {
     return;
   }
   if (event.finish == FinishReason::kCancelled) {
-    metrics_.ObserveFinish("cancelled");
     if (client_gone_) {
+      // The whole response ends here: every unfinished choice counts as cancelled.
+      for (const Choice& other : choices_) {
+        if (!other.finished) metrics_.ObserveFinish("cancelled");
+      }
+      const UsageCounts usage = Usage();
       ResponseSummary summary;
       summary.status = 499;
+      summary.prompt_tokens = usage.prompt_tokens;
+      summary.completion_tokens = usage.completion_tokens;
       summary.client_gone = true;
       summary.finish_reason = "cancelled";
       Finish(summary);
     } else {
+      metrics_.ObserveFinish("cancelled");
       Fail(Unavailable("the server is shutting down; the request was cancelled"));
     }
     return;
@@ -254,8 +261,11 @@ void ResponseGroup::Complete() {
 
 void ResponseGroup::Fail(const Status& status) {
   const ApiError error = ApiErrorFromStatus(status);
+  const UsageCounts usage = Usage();
   ResponseSummary summary;
   summary.status = error.http_status;
+  summary.prompt_tokens = usage.prompt_tokens;
+  summary.completion_tokens = usage.completion_tokens;
   summary.error_type = error.type;
   summary.ttft_ms = ttft_ms_;
   summary.finish_reason = "error";

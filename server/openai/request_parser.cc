@@ -250,6 +250,8 @@ std::optional<ApiError> ParseSamplingFields(const json& body, const ModelInfo& m
   if (auto e = ParseLogitBias(body, model, limits, &s)) return e;
   if (auto e = ParseSeed(body, &s.seed)) return e;
   if (auto e = ParseStop(body, limits, &out->stop)) return e;
+  // vLLM's extension: keep generating past the end-of-text token.
+  if (auto e = ReadBool(body, "ignore_eos", &out->ignore_eos)) return e;
   std::string user;
   if (auto e = ReadString(body, "user", &user)) return e;
   return std::nullopt;

@@ -25,6 +25,7 @@
 //   stream_options     object or null; only with stream == true, else 400 "stream_options";
 //                      include_usage: bool or null (param "stream_options.include_usage");
 //                      other keys ignored
+//   ignore_eos         bool (vLLM extension): generation continues past end-of-text
 //   user               string or null (ignored)
 #pragma once
 
