@@ -57,6 +57,9 @@ class OpenAiRoutes {
   void Detokenize(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer) const;
 
   const ModelInfo& model() const { return config_.model; }
+  const ApiConfig& config() const { return config_; }
+  const ChatTemplate& chat_template() const { return chat_template_; }
+  Engine& engine() const { return engine_; }
 
  private:
   void SendError(const ApiError& error, ResponseWriter& writer) const;

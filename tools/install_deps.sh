@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev
   libboost-dev nlohmann-json3-dev libspdlog-dev prometheus-cpp-dev libssl-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   prometheus curl
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
