@@ -48,6 +48,10 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Name("goldfinch_http_responses_total")
                          .Help("HTTP responses by route and status code")
                          .Register(r);
+  grpc_requests_ = &prometheus::BuildCounter()
+                       .Name("goldfinch_grpc_requests_total")
+                       .Help("gRPC calls by method and final status code")
+                       .Register(r);
   request_success_ = &prometheus::BuildCounter()
                           .Name("goldfinch_request_success_total")
                           .Help("Finished completion choices by finish reason")
@@ -64,6 +68,9 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                              "context_length", "not_found", "body_too_large",
                              "headers_too_large"}) {
     rejected_->Add({{"reason", reason}});
+  }
+  for (const char* method : {"Generate", "Tokenize", "Detokenize", "ListModels"}) {
+    grpc_requests_->Add({{"method", method}, {"code", "OK"}});
   }
   ttft_ = AddHistogram(r, "goldfinch_time_to_first_token_seconds",
                        "Time from request arrival to the first generated token", LatencyBuckets());
@@ -90,6 +97,13 @@ ServerMetrics::~ServerMetrics() = default;
 
 void ServerMetrics::ObserveHttpResponse(std::string_view route, int code) {
   http_responses_->Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
+}
+
+void ServerMetrics::ObserveGrpcRequest(std::string_view method, int grpc_code) {
+  const char* code = grpc_code >= 0 && grpc_code <= static_cast<int>(StatusCode::kUnauthenticated)
+                         ? StatusCodeName(static_cast<StatusCode>(grpc_code))
+                         : "UNKNOWN";
+  grpc_requests_->Add({{"method", std::string(method)}, {"code", code}}).Increment();
 }
 
 void ServerMetrics::ObserveFinish(std::string_view reason) {

@@ -32,6 +32,10 @@ class ServerMetrics {
 
   // One HTTP response: route is the route pattern ("/v1/completions", "other"), code its status.
   void ObserveHttpResponse(std::string_view route, int code);
+  // One finished gRPC call: method is the goldfinch.v1.Inference method name ("Generate",
+  // "Tokenize", "Detokenize", "ListModels"), grpc_code the canonical status code it ended with
+  // (counted as its name: "OK", "INVALID_ARGUMENT", ...).
+  void ObserveGrpcRequest(std::string_view method, int grpc_code);
   // A choice that finished: reason "stop", "length", "cancelled", "error".
   void ObserveFinish(std::string_view reason);
   // A request refused before it reached the engine: reason "queue_full", "not_ready",
@@ -50,6 +54,7 @@ class ServerMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* http_responses_;
+  prometheus::Family<prometheus::Counter>* grpc_requests_;
   prometheus::Family<prometheus::Counter>* request_success_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Histogram* ttft_;

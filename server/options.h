@@ -58,6 +58,15 @@ inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be em
     "TCP port to listen on; 0 = pick a free port")                                               \
   X(http_threads, int, 2, "Network", 1, 1024, kOptNone, nullptr,                                 \
     "I/O threads serving HTTP connections")                                                      \
+  X(grpc_port, int, 50051, "gRPC", 0, 65535, kOptNone, nullptr,                                  \
+    "TCP port of the gRPC API (goldfinch.v1.Inference, health, reflection) on --host; 0 = off")  \
+  X(grpc_max_message_bytes, std::int64_t, 16777216, "gRPC", 1, 2147483647, kOptNone, nullptr,    \
+    "Largest gRPC message received or sent, in bytes")                                           \
+  X(grpc_keepalive_time, double, 7200.0, "gRPC", 0, 1e7, kOptMinExclusive, nullptr,              \
+    "Seconds between the server's keepalive pings on an idle gRPC connection")                   \
+  X(grpc_keepalive_min_client_interval, double, 60.0, "gRPC", 0, 1e7, kOptNone, nullptr,         \
+    "Shortest interval, in seconds, at which clients may ping (also without calls); faster "     \
+    "pings draw GOAWAY too_many_pings")                                                          \
   X(api_key, std::vector<std::string>, {}, "Auth", 0, 0, kOptSecret, nullptr,                    \
     "API keys accepted as 'Authorization: Bearer KEY' (comma-separated in flags and env); no "   \
     "keys and no key file = auth disabled. Prefer GOLDFINCH_API_KEY or api-key-file over argv")  \

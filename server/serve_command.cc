@@ -16,6 +16,9 @@
 #include "engine/serving/engine.h"
 #include "kernels/kernels.h"
 #include "server/auth.h"
+#ifdef GF_HAVE_GRPC
+#include "server/grpc/grpc_server.h"
+#endif
 #include "server/http/http_server.h"
 #include "server/logging.h"
 #include "server/metrics.h"
@@ -174,15 +177,47 @@ int RunServe(int argc, char** argv) {
   }
   LogInfo("listening on http://" + options.host + ":" + std::to_string(server.port()));
 
+#ifdef GF_HAVE_GRPC
+  // The gRPC port (--grpc-port 0 = off). Its Inference methods answer UNAVAILABLE and its health
+  // says NOT_SERVING until the model is loaded.
+  std::unique_ptr<GrpcServer> grpc_server;
+  if (options.grpc_port != 0) {
+    GrpcServerOptions grpc_options;
+    grpc_options.host = options.host;
+    grpc_options.port = options.grpc_port;
+    grpc_options.max_message_bytes = options.grpc_max_message_bytes;
+    grpc_options.keepalive_time = std::chrono::milliseconds(
+        static_cast<int64_t>(std::ceil(options.grpc_keepalive_time * 1000.0)));
+    grpc_options.keepalive_min_client_interval = std::chrono::milliseconds(
+        static_cast<int64_t>(std::ceil(options.grpc_keepalive_min_client_interval * 1000.0)));
+    grpc_server = std::make_unique<GrpcServer>(grpc_options, state, keys, metrics);
+    if (Status status = grpc_server->Start(); !status.ok()) {
+      LogError("grpc: " + status.message());
+      server.Stop();
+      FlushLogs();
+      return 1;
+    }
+    LogInfo("grpc listening on " + options.host + ":" + std::to_string(grpc_server->port()));
+  }
+#else
+  if (options.grpc_port != 0) LogWarn("this build has no gRPC support: --grpc-port is ignored");
+#endif
+
   auto loaded = LoadServing(options, metrics);
   if (!loaded.ok()) {
     LogError(loaded.status().message());
+#ifdef GF_HAVE_GRPC
+    if (grpc_server) grpc_server->Shutdown(std::chrono::seconds(0));
+#endif
     server.Stop();
     FlushLogs();
     return 1;
   }
   state.engine = loaded->engine.get();
   state.routes = loaded->routes.get();
+#ifdef GF_HAVE_GRPC
+  if (grpc_server) grpc_server->SetServing(true);
+#endif
   LogInfo("ready: serving model '" + loaded->routes->model().id + "' (max_model_len " +
           std::to_string(loaded->routes->model().max_model_len) + ")");
 
@@ -191,6 +226,9 @@ int RunServe(int argc, char** argv) {
   LogInfo(std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
           ": draining (up to " + std::to_string(options.shutdown_timeout) + " s)");
   state.draining = true;
+#ifdef GF_HAVE_GRPC
+  if (grpc_server) grpc_server->SetServing(false);
+#endif
   Engine& engine = *loaded->engine;
   engine.StopAccepting();
   const auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -201,6 +239,12 @@ int RunServe(int argc, char** argv) {
             " unfinished requests");
   }
   engine.Shutdown();
+#ifdef GF_HAVE_GRPC
+  // Every call got its final engine event above; give the last messages a moment to go out,
+  // then cancel whatever is left. Returns once no call is running.
+  if (grpc_server) grpc_server->Shutdown(std::chrono::seconds(1));
+  grpc_server.reset();
+#endif
   server.StopAccepting();
   // Let the final events and responses reach the clients before the connections close.
   for (int i = 0; i < 20 && server.open_connections() > 0; ++i) {

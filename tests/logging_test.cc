@@ -7,9 +7,10 @@
 
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "server/options.h"
@@ -19,7 +20,19 @@ namespace {
 
 using nlohmann::json;
 
-const std::regex kTsPattern(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+// True when `s` starts with an RFC 3339 UTC timestamp with milliseconds,
+// "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 characters). (std::regex trips GCC 12's -Wmaybe-uninitialized
+// under the sanitizer build, so the shape is checked by hand.)
+bool StartsWithTimestamp(std::string_view s) {
+  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (s.size() < kShape.size()) return false;
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const bool ok = kShape[i] == 'd' ? (s[i] >= '0' && s[i] <= '9') : s[i] == kShape[i];
+    if (!ok) return false;
+  }
+  return true;
+}
+constexpr size_t kTimestampLength = 24;
 
 // Installs a synchronous logger writing into a string stream; restores the default at the end.
 class CapturedLog {
@@ -91,7 +104,8 @@ TEST(LoggingTest, JsonRequestLineHasEveryFieldWithItsType) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].rfind("{\"ts\":\"", 0), 0u) << lines[0];
   const json j = json::parse(lines[0]);
-  EXPECT_TRUE(std::regex_match(j["ts"].get<std::string>(), kTsPattern)) << j["ts"];
+  const std::string ts = j["ts"].get<std::string>();
+  EXPECT_TRUE(ts.size() == kTimestampLength && StartsWithTimestamp(ts)) << ts;
   EXPECT_EQ(j["level"], "info");
   EXPECT_EQ(j["msg"], "request");
   EXPECT_EQ(j["request_id"], "req-1");
@@ -211,12 +225,12 @@ TEST(LoggingTest, TextFormat) {
   Log(LogLevel::kInfo, "k=v", {{"path", "/a b"}, {"empty", ""}, {"q", "say \"hi\"\n"}});
   const std::vector<std::string> lines = log.Lines();
   ASSERT_EQ(lines.size(), 4u);
-  const std::regex prefix(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z )");
   std::vector<std::string> rest;
   for (const std::string& line : lines) {
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(line, m, prefix)) << line;
-    rest.push_back(line.substr(m.length(0)));
+    ASSERT_TRUE(StartsWithTimestamp(line) && line.size() > kTimestampLength &&
+                line[kTimestampLength] == ' ')
+        << line;
+    rest.push_back(line.substr(kTimestampLength + 1));
   }
   EXPECT_EQ(rest[0],
             "INFO request request_id=req-1 tenant=team-a model=goldfinch-byte-small "

@@ -7,13 +7,18 @@
 //   "listening on http://127.0.0.1:PORT" on stdout (text or JSON log format), then polls
 //   GET /ready until 200. On any failure or timeout the process is killed (SIGKILL) before the
 //   error is thrown, and the error carries the tail of the server's output.
+// - startServer({grpc: true}) also passes `--grpc-port N` with N a port that was free a moment
+//   before (freePort(); another process may still take it) and sets server.grpcPort. Without it
+//   the gRPC listener is turned off (`--grpc-port 0`, when the binary has that option and args
+//   do not set it) so that HTTP-only servers never compete for the default port 50051.
 // - Every started process is also SIGKILLed when the test process exits, so nothing leaks even
 //   when a test file crashes or a hook times out.
 // - server.stop() sends SIGTERM and waits (bounded) for the exit; stopAndExpectCleanExit() also
 //   asserts exit code 0 (the SIGTERM drain contract). Both are idempotent.
 // - All waits are bounded; times are milliseconds.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import OpenAI from 'openai';
 
 export const MODEL_ID = 'goldfinch-byte-small';
@@ -48,6 +53,7 @@ class ServerProcess {
     this.proc = proc;
     this.argv = argv;
     this.port = 0;
+    this.grpcPort = 0;
     this.url = '';
     this.lines = [];        // last output lines (stdout and stderr), for diagnostics
     this.exitInfo = null;   // {code, signal} once exited
@@ -170,16 +176,49 @@ class ServerProcess {
   }
 }
 
+// A TCP port on 127.0.0.1 that was free when probed (bound to port 0, then closed).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Whether `goldfinch serve --help` lists --grpc-port (binaries built without gRPC may not).
+const grpcOptionCache = new Map();
+export function hasGrpcPortOption(bin = goldfinchBin()) {
+  if (!grpcOptionCache.has(bin)) {
+    const r = spawnSync(bin, ['serve', '--help'], { encoding: 'utf8', timeout: 30_000 });
+    grpcOptionCache.set(bin, r.status === 0 && /--grpc-port\b/.test(r.stdout));
+  }
+  return grpcOptionCache.get(bin);
+}
+
 // Starts `goldfinch serve --port 0 ...args` and resolves when /ready answers 200.
-export async function startServer({ args = [], env = {}, startTimeoutMs = 60_000 } = {}) {
+export async function startServer({ args = [], env = {}, startTimeoutMs = 60_000, grpc = false } = {}) {
   const bin = goldfinchBin();
-  const argv = ['serve', '--port', '0', ...args];
+  let grpcArgs = [];
+  let grpcPort = 0;
+  if (grpc) {
+    if (!hasGrpcPortOption(bin)) throw new Error(`${bin} serve has no --grpc-port option (built without gRPC?)`);
+    grpcPort = await freePort();
+    grpcArgs = ['--grpc-port', String(grpcPort)];
+  } else if (!args.some((a) => String(a).startsWith('--grpc-port')) && hasGrpcPortOption(bin)) {
+    grpcArgs = ['--grpc-port', '0'];
+  }
+  const argv = ['serve', '--port', '0', ...grpcArgs, ...args];
   const proc = spawn(bin, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
   live.add(proc);
   const server = new ServerProcess(proc, argv);
+  server.grpcPort = grpcPort;
   const deadline = Date.now() + startTimeoutMs;
   const fail = async (why) => {
     server.kill();
