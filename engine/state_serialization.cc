@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/checksum.h"
 #include "engine/sequence_state.h"
-#include "engine/util/checksum.h"
 
 namespace gf {
 

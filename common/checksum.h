@@ -1,4 +1,4 @@
-// CRC-32C (Castagnoli) checksums for serialised states and records. Detects accidental
+// CRC-32C (Castagnoli) checksums for serialised states and cache records. Detects accidental
 // corruption (bit flips, truncation); not a defence against deliberate tampering. Uses the SSE4.2
 // crc32 instruction when the CPU has it, else a table. Pure functions, thread-safe.
 #pragma once

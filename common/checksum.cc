@@ -1,4 +1,4 @@
-#include "engine/util/checksum.h"
+#include "common/checksum.h"
 
 #include <array>
 #include <cstring>
