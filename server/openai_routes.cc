@@ -23,6 +23,35 @@ std::string NewResponseId(const char* prefix) {
   return buf;
 }
 
+// The response fields shared by completions and chat.
+ResponseSpec NewSpec(ApiKind kind, const char* id_prefix, const std::string& model, int n,
+                     bool stream, bool include_usage, const RequestContext& context) {
+  ResponseSpec spec;
+  spec.kind = kind;
+  spec.response_id = NewResponseId(id_prefix);
+  spec.created = UnixNow();
+  spec.model = model;
+  spec.n = n;
+  spec.stream = stream;
+  spec.include_usage = include_usage;
+  spec.request_id = context.request_id;
+  spec.tenant = context.tenant;
+  spec.route = context.route;
+  spec.arrival = context.arrival;
+  return spec;
+}
+
+// Appends the n choices of one prompt: copies of `base` with seeds seed, seed + 1, ...
+void AppendChoices(const GenerateRequest& base, const std::vector<TokenId>& prompt, int n,
+                   std::vector<GenerateRequest>* requests) {
+  for (int i = 0; i < n; ++i) {
+    GenerateRequest one = base;
+    one.prompt = prompt;
+    one.sampling.seed = base.sampling.seed + static_cast<uint64_t>(i);
+    requests->push_back(std::move(one));
+  }
+}
+
 void LogDone(const RequestContext& context, const std::string& model, const ResponseSummary& s) {
   RequestLogFields fields;
   fields.request_id = context.request_id;
@@ -122,29 +151,12 @@ void OpenAiRoutes::Completions(const HttpRequest& request, const RequestContext&
     return;
   }
   CompletionRequest& req = std::get<CompletionRequest>(parsed);
-  ResponseSpec spec;
-  spec.kind = ApiKind::kCompletion;
-  spec.response_id = NewResponseId("cmpl");
-  spec.created = UnixNow();
-  spec.model = config_.model.id;
-  spec.n = req.n;
-  spec.stream = req.stream;
-  spec.include_usage = req.include_usage;
+  ResponseSpec spec = NewSpec(ApiKind::kCompletion, "cmpl", config_.model.id, req.n, req.stream, req.include_usage,
+                              context);
   spec.echo = req.echo;
   spec.logprobs = req.logprobs;
-  spec.request_id = context.request_id;
-  spec.tenant = context.tenant;
-  spec.route = context.route;
-  spec.arrival = context.arrival;
   std::vector<GenerateRequest> requests;
-  for (auto& prompt : req.prompts) {
-    for (int i = 0; i < req.n; ++i) {
-      GenerateRequest one = req.base;
-      one.prompt = prompt;
-      one.sampling.seed = req.base.sampling.seed + static_cast<uint64_t>(i);
-      requests.push_back(std::move(one));
-    }
-  }
+  for (const auto& prompt : req.prompts) AppendChoices(req.base, prompt, req.n, &requests);
   Launch(std::move(spec), std::move(requests), context, std::move(writer));
 }
 
@@ -157,27 +169,12 @@ void OpenAiRoutes::ChatCompletions(const HttpRequest& request, const RequestCont
     return;
   }
   ChatRequest& req = std::get<ChatRequest>(parsed);
-  ResponseSpec spec;
-  spec.kind = ApiKind::kChat;
-  spec.response_id = NewResponseId("chatcmpl");
-  spec.created = UnixNow();
-  spec.model = config_.model.id;
-  spec.n = req.n;
-  spec.stream = req.stream;
-  spec.include_usage = req.include_usage;
+  ResponseSpec spec = NewSpec(ApiKind::kChat, "chatcmpl", config_.model.id, req.n, req.stream, req.include_usage,
+                              context);
   spec.chat_logprobs = req.logprobs;
   spec.top_logprobs = req.top_logprobs;
-  spec.request_id = context.request_id;
-  spec.tenant = context.tenant;
-  spec.route = context.route;
-  spec.arrival = context.arrival;
   std::vector<GenerateRequest> requests;
-  for (int i = 0; i < req.n; ++i) {
-    GenerateRequest one = req.base;
-    one.prompt = req.prompt;
-    one.sampling.seed = req.base.sampling.seed + static_cast<uint64_t>(i);
-    requests.push_back(std::move(one));
-  }
+  AppendChoices(req.base, req.prompt, req.n, &requests);
   Launch(std::move(spec), std::move(requests), context, std::move(writer));
 }
 

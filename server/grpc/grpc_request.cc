@@ -198,14 +198,6 @@ StatusOr<std::vector<TokenId>> ConvertTokenIds(const pb::TokenIds& in, const Mod
   return ids;
 }
 
-// The roles of POST /v1/chat/completions (chat_parser.h): "developer" is "system".
-std::optional<ChatRole> ParseRole(const std::string& name) {
-  if (name == "system" || name == "developer") return ChatRole::kSystem;
-  if (name == "user") return ChatRole::kUser;
-  if (name == "assistant") return ChatRole::kAssistant;
-  return std::nullopt;
-}
-
 StatusOr<std::vector<ChatMessage>> ConvertChatMessages(const pb::ChatMessages& in,
                                                        const ApiLimits& limits) {
   if (in.messages_size() == 0) return FieldError("chat.messages", "must not be empty");
@@ -217,7 +209,7 @@ StatusOr<std::vector<ChatMessage>> ConvertChatMessages(const pb::ChatMessages& i
   messages.reserve(static_cast<size_t>(in.messages_size()));
   for (int i = 0; i < in.messages_size(); ++i) {
     const pb::ChatMessage& message = in.messages(i);
-    const std::optional<ChatRole> role = ParseRole(message.role());
+    const std::optional<ChatRole> role = ChatRoleFromName(message.role());
     if (!role.has_value()) {
       return FieldError(Indexed("chat.messages", static_cast<size_t>(i)) + ".role",
                         "role '" + message.role() +

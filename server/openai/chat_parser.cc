@@ -83,16 +83,12 @@ std::optional<ApiError> ReadMessages(const json& body, const ApiLimits& limits,
       return InvalidRequest(role_param, "'" + role_param + "' must be a string.");
     }
     const auto& name = role->get_ref<const std::string&>();
-    if (name == "system" || name == "developer") {
-      out.role = ChatRole::kSystem;
-    } else if (name == "user") {
-      out.role = ChatRole::kUser;
-    } else if (name == "assistant") {
-      out.role = ChatRole::kAssistant;
-    } else {
+    const std::optional<ChatRole> parsed_role = ChatRoleFromName(name);
+    if (!parsed_role.has_value()) {
       return InvalidRequest(role_param, "role '" + name + "' is not supported; use system, "
                                         "developer, user or assistant.");
     }
+    out.role = *parsed_role;
     for (const char* key : {"tool_calls", "function_call"}) {
       const auto field = message.find(key);
       if (field != message.end() && !field->is_null()) {

@@ -64,6 +64,13 @@ void Append(std::vector<TokenId>& out, const std::vector<TokenId>& ids) {
 
 }  // namespace
 
+std::optional<ChatRole> ChatRoleFromName(std::string_view name) {
+  if (name == "system" || name == "developer") return ChatRole::kSystem;
+  if (name == "user") return ChatRole::kUser;
+  if (name == "assistant") return ChatRole::kAssistant;
+  return std::nullopt;
+}
+
 ChatTemplate::ChatTemplate()
     : system_{"System: ", "\n\n"},
       user_{"User: ", "\n\n"},

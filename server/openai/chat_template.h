@@ -26,6 +26,7 @@
 
 #include <span>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,10 @@
 namespace gf::server {
 
 enum class ChatRole { kSystem, kUser, kAssistant };
+
+// The role names accepted by the chat APIs (HTTP and gRPC): "system" and "developer" (= system),
+// "user", "assistant"; nullopt for anything else.
+std::optional<ChatRole> ChatRoleFromName(std::string_view name);
 
 struct ChatMessage {
   ChatRole role = ChatRole::kUser;
