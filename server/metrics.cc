@@ -12,8 +12,8 @@ namespace {
 using prometheus::Histogram;
 
 Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
-          0.75,  1.0,    2.5,   5.0,  7.5,   10.0, 20.0,  40.0, 80.0, 160.0, 640.0};
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,  0.25,  0.5,  0.75,
+          1.0,   2.5,    5.0,   7.5,  10.0,  20.0, 40.0,  80.0, 160.0, 640.0};
 }
 
 Histogram::BucketBoundaries TokenBuckets() {
@@ -49,9 +49,9 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Help("HTTP responses by route and status code")
                          .Register(r);
   grpc_requests_ = &prometheus::BuildCounter()
-                       .Name("goldfinch_grpc_requests_total")
-                       .Help("gRPC calls by method and final status code")
-                       .Register(r);
+                        .Name("goldfinch_grpc_requests_total")
+                        .Help("gRPC calls by method and final status code")
+                        .Register(r);
   request_success_ = &prometheus::BuildCounter()
                           .Name("goldfinch_request_success_total")
                           .Help("Finished completion choices by finish reason")
@@ -64,9 +64,9 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   for (const char* reason : {"stop", "length", "cancelled", "error"}) {
     request_success_->Add({{"finished_reason", reason}});
   }
-  for (const char* reason : {"queue_full", "not_ready", "unauthorized", "invalid_request",
-                             "context_length", "not_found", "body_too_large",
-                             "headers_too_large"}) {
+  for (const char* reason :
+       {"queue_full", "not_ready", "unauthorized", "invalid_request", "context_length", "not_found",
+        "body_too_large", "headers_too_large"}) {
     rejected_->Add({{"reason", reason}});
   }
   for (const char* method : {"Generate", "Tokenize", "Detokenize", "ListModels"}) {
@@ -78,15 +78,17 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                       "Time between consecutive generated tokens of a choice", LatencyBuckets());
   e2e_ = AddHistogram(r, "goldfinch_e2e_request_latency_seconds",
                       "Time from request arrival to its last byte", LatencyBuckets());
-  queue_time_ = AddHistogram(r, "goldfinch_request_queue_time_seconds",
-                             "Time a request waited before its first engine step", LatencyBuckets());
+  queue_time_ =
+      AddHistogram(r, "goldfinch_request_queue_time_seconds",
+                   "Time a request waited before its first engine step", LatencyBuckets());
   prompt_tokens_hist_ = AddHistogram(r, "goldfinch_request_prompt_tokens",
                                      "Prompt tokens per request", TokenBuckets());
   generation_tokens_hist_ = AddHistogram(r, "goldfinch_request_generation_tokens",
                                          "Generated tokens per request", TokenBuckets());
   running_ = AddGauge(r, "goldfinch_num_requests_running", "Sequences in the running batch");
   waiting_ = AddGauge(r, "goldfinch_num_requests_waiting", "Sequences queued, not yet admitted");
-  batch_sequences_ = AddGauge(r, "goldfinch_batch_size", "Sequences in the most recent engine step");
+  batch_sequences_ =
+      AddGauge(r, "goldfinch_batch_size", "Sequences in the most recent engine step");
   batch_tokens_ = AddGauge(r, "goldfinch_batch_tokens", "Tokens in the most recent engine step");
   prompt_tokens_ = AddCounter(r, "goldfinch_prompt_tokens_total", "Prompt tokens prefilled");
   generation_tokens_ = AddCounter(r, "goldfinch_generation_tokens_total", "Tokens generated");

@@ -18,7 +18,8 @@ std::string NewResponseId(const char* prefix) {
   static std::atomic<uint64_t> counter{0};
   const uint64_t n = counter.fetch_add(1);
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%s-%llx%06llx", prefix, static_cast<unsigned long long>(UnixNow()),
+  std::snprintf(buf, sizeof(buf), "%s-%llx%06llx", prefix,
+                static_cast<unsigned long long>(UnixNow()),
                 static_cast<unsigned long long>(n & 0xffffff));
   return buf;
 }
@@ -74,12 +75,18 @@ void LogDone(const RequestContext& context, const std::string& model, const Resp
 
 std::string RejectionReason(const ApiError& error) {
   switch (error.http_status) {
-    case 401: return "unauthorized";
-    case 404: return "not_found";
-    case 413: return "body_too_large";
-    case 429: return "queue_full";
-    case 503: return "not_ready";
-    default: break;
+    case 401:
+      return "unauthorized";
+    case 404:
+      return "not_found";
+    case 413:
+      return "body_too_large";
+    case 429:
+      return "queue_full";
+    case 503:
+      return "not_ready";
+    default:
+      break;
   }
   if (error.code == "context_length_exceeded") return "context_length";
   return "invalid_request";
@@ -111,8 +118,9 @@ void OpenAiRoutes::SendError(const ApiError& error, ResponseWriter& writer) cons
 void OpenAiRoutes::Launch(ResponseSpec spec, std::vector<GenerateRequest> requests,
                           const RequestContext& context,
                           std::shared_ptr<ResponseWriter> writer) const {
-  const auto deadline = context.arrival + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                              config_.request_timeout);
+  const auto deadline =
+      context.arrival +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(config_.request_timeout);
   for (GenerateRequest& request : requests) {
     request.id = context.request_id;
     request.tenant = context.tenant;
@@ -151,8 +159,8 @@ void OpenAiRoutes::Completions(const HttpRequest& request, const RequestContext&
     return;
   }
   CompletionRequest& req = std::get<CompletionRequest>(parsed);
-  ResponseSpec spec = NewSpec(ApiKind::kCompletion, "cmpl", config_.model.id, req.n, req.stream, req.include_usage,
-                              context);
+  ResponseSpec spec = NewSpec(ApiKind::kCompletion, "cmpl", config_.model.id, req.n, req.stream,
+                              req.include_usage, context);
   spec.echo = req.echo;
   spec.logprobs = req.logprobs;
   std::vector<GenerateRequest> requests;
@@ -162,15 +170,15 @@ void OpenAiRoutes::Completions(const HttpRequest& request, const RequestContext&
 
 void OpenAiRoutes::ChatCompletions(const HttpRequest& request, const RequestContext& context,
                                    std::shared_ptr<ResponseWriter> writer) const {
-  ApiResult<ChatRequest> parsed = ParseChat(request.body, config_.model, engine_.tokenizer(),
-                                            chat_template_, config_.limits);
+  ApiResult<ChatRequest> parsed =
+      ParseChat(request.body, config_.model, engine_.tokenizer(), chat_template_, config_.limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     SendError(*error, *writer);
     return;
   }
   ChatRequest& req = std::get<ChatRequest>(parsed);
-  ResponseSpec spec = NewSpec(ApiKind::kChat, "chatcmpl", config_.model.id, req.n, req.stream, req.include_usage,
-                              context);
+  ResponseSpec spec = NewSpec(ApiKind::kChat, "chatcmpl", config_.model.id, req.n, req.stream,
+                              req.include_usage, context);
   spec.chat_logprobs = req.logprobs;
   spec.top_logprobs = req.top_logprobs;
   std::vector<GenerateRequest> requests;
@@ -203,8 +211,8 @@ void OpenAiRoutes::Tokenize(const HttpRequest& request,
     return;
   }
   HttpResponse response;
-  response.body = TokenizeResponseJson(std::get<TokenizeRequest>(parsed).tokens,
-                                       config_.model.max_model_len);
+  response.body =
+      TokenizeResponseJson(std::get<TokenizeRequest>(parsed).tokens, config_.model.max_model_len);
   writer->Send(std::move(response));
 }
 

@@ -8,7 +8,8 @@ namespace gf::server {
 namespace {
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -172,12 +173,13 @@ void ResponseGroup::SendStreamEvent(const std::string& json) {
 
 void ResponseGroup::StreamEvent(size_t index, Choice& choice, const GenerateEvent& event) {
   const int i = static_cast<int>(index);
-  const bool finishing = event.finish == FinishReason::kStop || event.finish == FinishReason::kLength;
+  const bool finishing =
+      event.finish == FinishReason::kStop || event.finish == FinishReason::kLength;
   if (spec_.kind == ApiKind::kChat) {
     if (!choice.role_sent) {
       choice.role_sent = true;
-      SendStreamEvent(ChatRoleChunkJson(spec_.response_id, spec_.created, spec_.model, i,
-                                        spec_.include_usage));
+      SendStreamEvent(
+          ChatRoleChunkJson(spec_.response_id, spec_.created, spec_.model, i, spec_.include_usage));
     }
     if (!event.text.empty() || (spec_.chat_logprobs && !event.tokens.empty())) {
       SendStreamEvent(ChatContentChunkJson(spec_.response_id, spec_.created, spec_.model, i,
@@ -199,11 +201,10 @@ void ResponseGroup::StreamEvent(size_t index, Choice& choice, const GenerateEven
   }
   const bool with_tokens = spec_.logprobs >= 0 && !event.tokens.empty();
   if (!event.text.empty() || with_tokens || finishing) {
-    SendStreamEvent(CompletionChunkJson(spec_.response_id, spec_.created, spec_.model, i,
-                                        event.text, event.tokens,
-                                        finishing ? event.finish : FinishReason::kNone,
-                                        spec_.logprobs, choice.text_offset, tokenizer_,
-                                        spec_.include_usage));
+    SendStreamEvent(
+        CompletionChunkJson(spec_.response_id, spec_.created, spec_.model, i, event.text,
+                            event.tokens, finishing ? event.finish : FinishReason::kNone,
+                            spec_.logprobs, choice.text_offset, tokenizer_, spec_.include_usage));
     choice.text_offset += event.text.size();
   }
 }
@@ -231,14 +232,14 @@ void ResponseGroup::Complete() {
   summary.prompt_tokens = usage.prompt_tokens;
   summary.completion_tokens = usage.completion_tokens;
   summary.ttft_ms = ttft_ms_;
-  summary.finish_reason = choices_.empty() ? "" : std::string(OpenAiFinishReason(choices_[0].result.finish));
+  summary.finish_reason =
+      choices_.empty() ? "" : std::string(OpenAiFinishReason(choices_[0].result.finish));
   metrics_.ObserveRequestTokens(usage.prompt_tokens, usage.completion_tokens);
   if (spec_.stream) {
     if (spec_.include_usage) {
-      SendStreamEvent(UsageChunkJson(spec_.response_id, spec_.created, spec_.model,
-                                     spec_.kind == ApiKind::kChat ? "chat.completion.chunk"
-                                                                  : "text_completion",
-                                     usage));
+      SendStreamEvent(UsageChunkJson(
+          spec_.response_id, spec_.created, spec_.model,
+          spec_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion", usage));
     }
     SendStreamEvent("[DONE]");
     writer_->EndStream();
@@ -247,13 +248,12 @@ void ResponseGroup::Complete() {
     results.reserve(choices_.size());
     for (Choice& choice : choices_) results.push_back(std::move(choice.result));
     HttpResponse response;
-    response.body = spec_.kind == ApiKind::kChat
-                        ? ChatResponseJson(spec_.response_id, spec_.created, spec_.model, results,
-                                           usage, spec_.chat_logprobs, spec_.top_logprobs,
-                                           tokenizer_)
-                        : CompletionResponseJson(spec_.response_id, spec_.created, spec_.model,
-                                                 results, usage, spec_.echo, spec_.logprobs,
-                                                 tokenizer_);
+    response.body =
+        spec_.kind == ApiKind::kChat
+            ? ChatResponseJson(spec_.response_id, spec_.created, spec_.model, results, usage,
+                               spec_.chat_logprobs, spec_.top_logprobs, tokenizer_)
+            : CompletionResponseJson(spec_.response_id, spec_.created, spec_.model, results, usage,
+                                     spec_.echo, spec_.logprobs, tokenizer_);
     writer_->Send(std::move(response));
   }
   Finish(summary);

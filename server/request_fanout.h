@@ -36,17 +36,17 @@ enum class ApiKind { kCompletion, kChat };
 
 struct ResponseSpec {
   ApiKind kind = ApiKind::kCompletion;
-  std::string response_id;   // "cmpl-..." / "chatcmpl-..."
-  int64_t created = 0;       // unix seconds
+  std::string response_id;  // "cmpl-..." / "chatcmpl-..."
+  int64_t created = 0;      // unix seconds
   std::string model;
-  int n = 1;                 // choices per prompt (choice index = prompt * n + i)
+  int n = 1;  // choices per prompt (choice index = prompt * n + i)
   bool stream = false;
   bool include_usage = false;
-  bool echo = false;         // completions
-  int logprobs = -1;         // completions: alternatives per token, -1 = none
+  bool echo = false;  // completions
+  int logprobs = -1;  // completions: alternatives per token, -1 = none
   bool chat_logprobs = false;
   int top_logprobs = 0;
-  std::string request_id;    // for logs
+  std::string request_id;  // for logs
   std::string tenant;
   std::string route;
   std::chrono::steady_clock::time_point arrival;
@@ -83,11 +83,11 @@ class ResponseGroup : public std::enable_shared_from_this<ResponseGroup> {
   struct Choice {
     ChoiceResult result;
     SeqId seq = 0;
-    bool role_sent = false;     // chat stream: the role chunk went out
-    bool echo_sent = false;     // completions stream: the echo chunk went out
+    bool role_sent = false;  // chat stream: the role chunk went out
+    bool echo_sent = false;  // completions stream: the echo chunk went out
     bool finished = false;
     bool queue_observed = false;
-    size_t text_offset = 0;     // completions stream: bytes of text sent so far (incl. echo)
+    size_t text_offset = 0;  // completions stream: bytes of text sent so far (incl. echo)
     int64_t prompt_tokens = 0;
     int64_t cached_tokens = 0;
     std::chrono::steady_clock::time_point last_token;
@@ -95,12 +95,12 @@ class ResponseGroup : public std::enable_shared_from_this<ResponseGroup> {
   };
 
   void OnChoiceEvent(size_t index, GenerateEvent event);
-  void Process(size_t index, GenerateEvent& event);     // mu_ held, started_
+  void Process(size_t index, GenerateEvent& event);  // mu_ held, started_
   void StreamEvent(size_t index, Choice& choice, const GenerateEvent& event);
-  void Fail(const Status& status);                      // mu_ held
-  void Complete();                                      // mu_ held; all choices finished
+  void Fail(const Status& status);  // mu_ held
+  void Complete();                  // mu_ held; all choices finished
   void CancelAll();
-  void Finish(ResponseSummary summary);                 // mu_ held; once
+  void Finish(ResponseSummary summary);  // mu_ held; once
   UsageCounts Usage() const;
   void SendStreamEvent(const std::string& json);
 
@@ -120,7 +120,7 @@ class ResponseGroup : public std::enable_shared_from_this<ResponseGroup> {
   double ttft_ms_ = -1.0;
 
   std::mutex ids_mu_;
-  std::vector<SeqId> seq_ids_;   // submitted choices (for cancellation)
+  std::vector<SeqId> seq_ids_;  // submitted choices (for cancellation)
   std::atomic<bool> client_gone_{false};
 };
 

@@ -78,10 +78,10 @@ class TrackedWriter : public ResponseWriter, public std::enable_shared_from_this
 
 // The route pattern used as a metrics label (bounded cardinality).
 std::string RoutePattern(std::string_view path) {
-  static constexpr std::string_view kRoutes[] = {"/health",          "/ready",
-                                                 "/metrics",         "/v1/models",
-                                                 "/v1/completions",  "/v1/chat/completions",
-                                                 "/tokenize",        "/detokenize"};
+  static constexpr std::string_view kRoutes[] = {"/health",         "/ready",
+                                                 "/metrics",        "/v1/models",
+                                                 "/v1/completions", "/v1/chat/completions",
+                                                 "/tokenize",       "/detokenize"};
   for (std::string_view route : kRoutes) {
     if (path == route) return std::string(route);
   }
@@ -113,8 +113,8 @@ void Router::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> transpo
   if (keys_.enabled() && !IsPublicPath(request.path, public_metrics_)) {
     StatusOr<std::string> tenant = keys_.Authenticate(request.Header("authorization"));
     if (!tenant.ok()) {
-      auto writer = std::make_shared<TrackedWriter>(transport_writer, context, request.method,
-                                                    metrics_);
+      auto writer =
+          std::make_shared<TrackedWriter>(transport_writer, context, request.method, metrics_);
       metrics_.ObserveRejected("unauthorized");
       ApiError error = ApiErrorFromStatus(tenant.status());
       error.code = "invalid_api_key";
@@ -123,8 +123,8 @@ void Router::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> transpo
     }
     context.tenant = *tenant;
   }
-  auto writer =
-      std::make_shared<TrackedWriter>(std::move(transport_writer), context, request.method, metrics_);
+  auto writer = std::make_shared<TrackedWriter>(std::move(transport_writer), context,
+                                                request.method, metrics_);
   Dispatch(request, context, writer);
 }
 
@@ -134,8 +134,8 @@ void Router::Dispatch(const HttpRequest& request, const RequestContext& context,
   const std::string& method = request.method;
   auto expect = [&](const char* wanted) {
     if (method == wanted || (std::string_view(wanted) == "GET" && method == "HEAD")) return true;
-    ApiError error = InvalidRequest("", "Method " + method + " is not allowed on " + path +
-                                            "; use " + wanted);
+    ApiError error =
+        InvalidRequest("", "Method " + method + " is not allowed on " + path + "; use " + wanted);
     error.http_status = 405;
     SendApiError(error, *writer);
     return false;
@@ -187,7 +187,8 @@ void Router::Dispatch(const HttpRequest& request, const RequestContext& context,
   if (path == "/v1/models") {
     if (expect("GET")) routes->ListModels(writer);
   } else if (path.rfind(std::string(kModelsPrefix), 0) == 0) {
-    if (expect("GET")) routes->GetModel(std::string_view(path).substr(kModelsPrefix.size()), writer);
+    if (expect("GET"))
+      routes->GetModel(std::string_view(path).substr(kModelsPrefix.size()), writer);
   } else if (path == "/v1/completions") {
     if (expect("POST")) routes->Completions(request, context, writer);
   } else if (path == "/v1/chat/completions") {

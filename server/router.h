@@ -26,13 +26,12 @@ namespace gf::server {
 struct ServerState {
   std::atomic<OpenAiRoutes*> routes{nullptr};  // set once the model is loaded
   std::atomic<Engine*> engine{nullptr};
-  std::atomic<bool> draining{false};           // SIGTERM received
+  std::atomic<bool> draining{false};  // SIGTERM received
 };
 
 class Router {
  public:
-  Router(ServerState& state, const ApiKeyStore& keys, ServerMetrics& metrics,
-         bool public_metrics);
+  Router(ServerState& state, const ApiKeyStore& keys, ServerMetrics& metrics, bool public_metrics);
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer);
 

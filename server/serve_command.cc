@@ -56,8 +56,9 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const ModelConfig& config,
                                                    const std::string& dir) {
   if (config.tokenizer == TokenizerKind::kByte) return MakeTokenizer("byte", "");
   if (config.tokenizer_file.empty()) {
-    return InvalidArgument("the model uses the World tokenizer but its config.json names no "
-                           "tokenizer_file");
+    return InvalidArgument(
+        "the model uses the World tokenizer but its config.json names no "
+        "tokenizer_file");
   }
   return MakeTokenizer("world", (std::filesystem::path(dir) / config.tokenizer_file).string());
 }
@@ -69,9 +70,9 @@ StatusOr<LoadedServing> LoadServing(const ServeOptions& options, ServerMetrics& 
     GF_ASSIGN_OR_RETURN(dir, FindBuiltinModel());
   }
   GF_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
-  const std::string dtype = !options.dtype.empty()           ? options.dtype
-                            : !config.weight_dtype.empty()  ? config.weight_dtype
-                                                            : "f32";
+  const std::string dtype = !options.dtype.empty()         ? options.dtype
+                            : !config.weight_dtype.empty() ? config.weight_dtype
+                                                           : "f32";
   WeightLoadOptions load;
   load.matrix_dtype = dtype == "bf16" ? kernels::DType::kBF16 : kernels::DType::kF32;
   LogInfo("loading model " + dir + " (" + dtype + ")");

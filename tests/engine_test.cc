@@ -35,7 +35,8 @@ class CollectingSink : public RequestSink {
   std::vector<TokenId> Tokens() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<TokenId> ids;
-    for (const auto& e : events_) for (const auto& t : e.tokens) ids.push_back(t.id);
+    for (const auto& e : events_)
+      for (const auto& t : e.tokens) ids.push_back(t.id);
     return ids;
   }
   std::string Text() {
@@ -83,13 +84,15 @@ std::vector<TokenId> Bytes(const std::string& text) {
 }
 
 // Greedy reference without the engine: one prefill, then one decode step per token; stops at eos.
-std::vector<TokenId> DirectGreedy(GoldFinchModel& model, const std::vector<TokenId>& prompt, int n) {
+std::vector<TokenId> DirectGreedy(GoldFinchModel& model, const std::vector<TokenId>& prompt,
+                                  int n) {
   SequenceState state = model.NewState();
   std::vector<float> logits;
   EXPECT_TRUE(model.Prefill(state, prompt, PrefillOptions{}, &logits).ok());
   std::vector<TokenId> out;
   for (int i = 0; i < n; ++i) {
-    const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const auto best =
+        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(best);
     if (best == model.config().eos_token_id) break;
     SequenceState* states[] = {&state};
@@ -116,7 +119,8 @@ TEST(EngineTest, ConcurrentRequestsEqualDirectGreedyRuns) {
   auto reference_model = LoadModel();
   std::vector<std::string> prompts;
   for (int i = 0; i < 12; ++i) {
-    prompts.push_back("Request number " + std::to_string(i) + ": " + std::string(static_cast<size_t>(i * 7), 'a' + static_cast<char>(i)) + " The");
+    prompts.push_back("Request number " + std::to_string(i) + ": " +
+                      std::string(static_cast<size_t>(i * 7), 'a' + static_cast<char>(i)) + " The");
   }
   std::vector<std::shared_ptr<CollectingSink>> sinks;
   for (const auto& prompt : prompts) {
@@ -264,7 +268,8 @@ TEST(EngineTest, PromptLogprobsWithZeroMaxTokensMatchDirectLogits) {
 }
 
 TEST(EngineTest, LogprobOfIsANormalisedLogSoftmax) {
-  const std::vector<float> row = {0.0f, std::log(3.0f), -std::numeric_limits<float>::infinity(), 0.0f};
+  const std::vector<float> row = {0.0f, std::log(3.0f), -std::numeric_limits<float>::infinity(),
+                                  0.0f};
   std::vector<TokenLogprob> top;
   EXPECT_NEAR(LogprobOf(row, 1, 3, &top), std::log(0.6f), 1e-6);
   ASSERT_EQ(top.size(), 3u);

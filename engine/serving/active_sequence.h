@@ -21,19 +21,19 @@ struct ActiveSequence {
   GenerateRequest request;
   std::shared_ptr<RequestSink> sink;
   std::chrono::steady_clock::time_point arrival;
-  double queue_seconds = -1.0;     // set when first scheduled
+  double queue_seconds = -1.0;  // set when first scheduled
 
   // Created when the sequence is first scheduled (a queued request holds no model state).
   std::optional<SequenceState> state;
   std::optional<Sampler> sampler;
   std::unique_ptr<OutputProcessor> output;
 
-  TokenId next_input = 0;          // the last sampled token, fed by the next decode step
-  int64_t completion_tokens = 0;   // tokens sampled so far
+  TokenId next_input = 0;         // the last sampled token, fed by the next decode step
+  int64_t completion_tokens = 0;  // tokens sampled so far
   // Prompt logprobs gathered over the prefill chunks (when requested), sent with the first event.
   std::optional<PromptLogprobs> prompt_logprobs;
   bool first_event_sent = false;
-  bool done = false;               // the final event has been delivered
+  bool done = false;  // the final event has been delivered
 };
 
 }  // namespace gf

@@ -16,7 +16,8 @@ constexpr int kMaxPromptLogprobs = 20;
 StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<GoldFinchModel> model,
                                                  std::unique_ptr<Tokenizer> tokenizer,
                                                  EngineOptions options) {
-  if (model == nullptr || tokenizer == nullptr) return InvalidArgument("engine: model and tokenizer are required");
+  if (model == nullptr || tokenizer == nullptr)
+    return InvalidArgument("engine: model and tokenizer are required");
   GF_RETURN_IF_ERROR(options.scheduler.Validate());
   int64_t max_len = options.max_model_len;
   if (max_len <= 0) {
@@ -173,9 +174,8 @@ void Engine::Loop() {
     StepPlan plan;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] {
-        return stop_ || !scheduler_.empty() || !cancel_requests_.empty();
-      });
+      work_cv_.wait(lock,
+                    [this] { return stop_ || !scheduler_.empty() || !cancel_requests_.empty(); });
       ApplyCancellations(removed);
       if (stop_ && sequences_.empty()) {
         lock.unlock();

@@ -42,15 +42,15 @@ struct EngineOptions {
 
 // Counters and gauges read at scrape time (a consistent snapshot).
 struct EngineStats {
-  int running = 0;                     // sequences in the batch
-  int waiting = 0;                     // queued, not yet admitted
-  uint64_t steps_total = 0;            // engine steps run (the liveness heartbeat)
-  uint64_t prompt_tokens_total = 0;    // prompt tokens prefilled
+  int running = 0;                   // sequences in the batch
+  int waiting = 0;                   // queued, not yet admitted
+  uint64_t steps_total = 0;          // engine steps run (the liveness heartbeat)
+  uint64_t prompt_tokens_total = 0;  // prompt tokens prefilled
   uint64_t generation_tokens_total = 0;
   uint64_t requests_finished_total = 0;
-  int last_batch_sequences = 0;        // sequences in the most recent step
-  int64_t last_batch_tokens = 0;       // tokens in the most recent step
-  bool accepting = true;               // false after StopAccepting
+  int last_batch_sequences = 0;   // sequences in the most recent step
+  int64_t last_batch_tokens = 0;  // tokens in the most recent step
+  bool accepting = true;          // false after StopAccepting
 };
 
 class Engine {
@@ -100,9 +100,9 @@ class Engine {
   int64_t max_model_len_;
   std::unique_ptr<ModelRunner> runner_;
 
-  mutable std::mutex mu_;                 // guards everything below
-  std::condition_variable work_cv_;       // engine thread waits for work
-  std::condition_variable idle_cv_;       // WaitIdle waits for an empty scheduler
+  mutable std::mutex mu_;            // guards everything below
+  std::condition_variable work_cv_;  // engine thread waits for work
+  std::condition_variable idle_cv_;  // WaitIdle waits for an empty scheduler
   Scheduler scheduler_;
   std::unordered_map<SeqId, std::unique_ptr<ActiveSequence>> sequences_;
   std::vector<SeqId> cancel_requests_;

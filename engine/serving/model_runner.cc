@@ -8,8 +8,9 @@ namespace gf {
 namespace {
 
 float Finite(float x) {
-  return std::isfinite(x) ? x : (x > 0 ? std::numeric_limits<float>::max()
-                                       : -std::numeric_limits<float>::infinity());
+  return std::isfinite(x) ? x
+                          : (x > 0 ? std::numeric_limits<float>::max()
+                                   : -std::numeric_limits<float>::infinity());
 }
 
 GenerateEvent BaseEvent(const ActiveSequence& seq) {
@@ -27,7 +28,8 @@ float LogprobOf(std::span<const float> row, TokenId token, int k, std::vector<To
   for (float x : row) max_logit = std::max(max_logit, Finite(x));
   double sum = 0.0;
   if (std::isfinite(max_logit)) {
-    for (float x : row) sum += std::exp(static_cast<double>(Finite(x)) - static_cast<double>(max_logit));
+    for (float x : row)
+      sum += std::exp(static_cast<double>(Finite(x)) - static_cast<double>(max_logit));
   }
   const double log_norm = static_cast<double>(max_logit) + std::log(sum);
   auto logprob = [&](size_t i) {

@@ -19,8 +19,8 @@
 namespace gf {
 
 struct RunnerStepStats {
-  int64_t prompt_tokens = 0;     // prompt tokens prefilled this step
-  int64_t sampled_tokens = 0;    // tokens sampled this step
+  int64_t prompt_tokens = 0;   // prompt tokens prefilled this step
+  int64_t sampled_tokens = 0;  // tokens sampled this step
 };
 
 class ModelRunner {

@@ -19,10 +19,9 @@ OutputProcessor::OutputProcessor(const Tokenizer& tokenizer, OutputRules rules)
 OutputProcessor::Step OutputProcessor::Push(TokenId token) {
   if (finished_) return {};
   ++num_tokens_;
-  const bool is_stop_token =
-      std::find(rules_.stop_token_ids.begin(), rules_.stop_token_ids.end(), token) !=
-          rules_.stop_token_ids.end() ||
-      (!rules_.ignore_eos && token == rules_.eos_id);
+  const bool is_stop_token = std::find(rules_.stop_token_ids.begin(), rules_.stop_token_ids.end(),
+                                       token) != rules_.stop_token_ids.end() ||
+                             (!rules_.ignore_eos && token == rules_.eos_id);
   if (is_stop_token) return FinishWith(FinishReason::kStop);
 
   held_ += detokenizer_.Push(token);

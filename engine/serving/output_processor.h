@@ -33,8 +33,8 @@ struct OutputRules {
   std::vector<std::string> stop;        // stop strings (empty strings are ignored)
   std::vector<TokenId> stop_token_ids;  // finish with kStop; the token contributes no text
   TokenId eos_id = 0;
-  bool ignore_eos = false;              // when false, eos_id finishes with kStop (no text)
-  int64_t max_tokens = 16;              // finish kLength after this many tokens (<= 0: the first)
+  bool ignore_eos = false;  // when false, eos_id finishes with kStop (no text)
+  int64_t max_tokens = 16;  // finish kLength after this many tokens (<= 0: the first)
 };
 
 class OutputProcessor {

@@ -35,16 +35,16 @@ enum class FinishReason {
 const char* FinishReasonName(FinishReason reason);
 
 struct GenerateRequest {
-  std::string id;                     // request id, for logs only
-  std::string tenant;                 // API-key tenant ("" when auth is off); for logs/isolation
-  std::vector<TokenId> prompt;        // >= 1 ids, each in [0, vocab)
-  int64_t max_tokens = 16;            // >= 0; 0 = run the prompt only (echo / prompt logprobs)
-  SamplingParams sampling;            // validated by Submit
-  std::vector<std::string> stop;      // stop strings (<= 4 non-empty); the match is not emitted
+  std::string id;                       // request id, for logs only
+  std::string tenant;                   // API-key tenant ("" when auth is off); for logs/isolation
+  std::vector<TokenId> prompt;          // >= 1 ids, each in [0, vocab)
+  int64_t max_tokens = 16;              // >= 0; 0 = run the prompt only (echo / prompt logprobs)
+  SamplingParams sampling;              // validated by Submit
+  std::vector<std::string> stop;        // stop strings (<= 4 non-empty); the match is not emitted
   std::vector<TokenId> stop_token_ids;  // ids that finish with kStop (the token is not emitted
                                         // as text but is counted and reported in tokens)
-  bool ignore_eos = false;            // when false, the model's eos id finishes with kStop
-  bool logprobs = false;              // report logprobs of generated tokens (+ top alternatives)
+  bool ignore_eos = false;              // when false, the model's eos id finishes with kStop
+  bool logprobs = false;                // report logprobs of generated tokens (+ top alternatives)
   // Prompt logprobs: < 0 none; k >= 0 reports, for prompt positions 1..P-1, the logprob of the
   // prompt token and the top-k alternatives (needs logits of every prompt position).
   int prompt_logprobs = -1;
@@ -54,8 +54,8 @@ struct GenerateRequest {
 
 struct GeneratedToken {
   TokenId id = 0;
-  float logprob = 0.0f;              // when GenerateRequest::logprobs
-  std::vector<TokenLogprob> top;     // sampling.top_logprobs alternatives, best first
+  float logprob = 0.0f;           // when GenerateRequest::logprobs
+  std::vector<TokenLogprob> top;  // sampling.top_logprobs alternatives, best first
 };
 
 struct PromptLogprobs {
@@ -75,10 +75,10 @@ struct GenerateEvent {
   // On the first event only, when GenerateRequest::prompt_logprobs >= 0.
   std::optional<PromptLogprobs> prompt_logprobs;
   FinishReason finish = FinishReason::kNone;
-  Status error;                      // set when finish == kError
+  Status error;  // set when finish == kError
   // Running totals, valid on every event.
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;         // prompt tokens restored from a cache (0 for now)
+  int64_t cached_tokens = 0;  // prompt tokens restored from a cache (0 for now)
   int64_t completion_tokens = 0;
   // Seconds from Submit to the first step that ran this request (-1 if it never ran).
   double queue_seconds = -1.0;

@@ -68,9 +68,9 @@ class Scheduler {
   };
 
   SchedulerOptions options_;
-  std::deque<SeqId> waiting_;                   // FCFS
-  std::vector<SeqId> running_;                  // admission order (oldest first)
-  std::unordered_map<SeqId, Entry> entries_;    // waiting and running
+  std::deque<SeqId> waiting_;                 // FCFS
+  std::vector<SeqId> running_;                // admission order (oldest first)
+  std::unordered_map<SeqId, Entry> entries_;  // waiting and running
 };
 
 }  // namespace gf
