@@ -17,12 +17,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
 #include "engine/model/goldfinch.h"
+#include "engine/prefix_cache/prefix_cache.h"
 #include "engine/serving/request.h"
 #include "engine/serving/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -38,6 +40,20 @@ struct EngineOptions {
   // kDefaultMaxModelLen when the model has none.
   int64_t max_model_len = 0;
   static constexpr int64_t kDefaultMaxModelLen = 32768;
+  // The prefix cache (nullptr = no caching). Lookups run on a cache worker thread before a
+  // request is admitted; snapshots are captured on the engine thread and stored in the background
+  // (bounded by max_pending_store_bytes; captures beyond it are dropped and counted).
+  std::shared_ptr<PrefixCache> prefix_cache;
+  size_t max_pending_store_bytes = size_t{512} << 20;
+};
+
+// The engine's own prefix-cache counters (the PrefixCache has the store-level ones).
+struct EngineCacheStats {
+  PrefixCacheStats cache;          // PrefixCache::Stats()
+  uint64_t captures_dropped = 0;   // snapshots not stored because the store queue was full
+  uint64_t pending_store_bytes = 0;  // current
+  uint64_t rematerialize_tokens = 0;  // K/V rows rebuilt after restores
+  double rematerialize_seconds = 0.0;  // time spent rebuilding them (engine thread)
 };
 
 // Counters and gauges read at scrape time (a consistent snapshot).
@@ -73,11 +89,17 @@ class Engine {
   void Cancel(SeqId id);
 
   EngineStats Stats() const;
+  // nullopt when the engine has no prefix cache.
+  std::optional<EngineCacheStats> CacheStats() const;
+  PrefixCache* prefix_cache() const { return options_.prefix_cache.get(); }
 
   // New submissions fail with Unavailable from now on; running ones continue.
   void StopAccepting();
   // Waits until no request is queued or running; false on timeout.
   bool WaitIdle(std::chrono::steady_clock::duration timeout);
+  // Waits until every snapshot captured so far has been stored (or failed); false on timeout.
+  // Used by the context API (create, then pin) and by tests.
+  bool WaitForCacheWrites(std::chrono::steady_clock::duration timeout);
   // Cancels everything still running, delivers the final events and joins the engine thread.
   void Shutdown();
 

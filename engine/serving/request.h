@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sha256.h"
 #include "common/status.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -34,6 +35,17 @@ enum class FinishReason {
 // "stop", "length", "cancelled", "error" ("" for kNone).
 const char* FinishReasonName(FinishReason reason);
 
+// How a request uses the prefix cache (engine/prefix_cache/prefix_cache.h).
+struct RequestCacheOptions {
+  bool enabled = true;  // look up a stored prefix and store snapshots (per-request opt-out)
+  // The namespace: SHA-256 of the tenant salt the server derived (HMAC of its secret and the
+  // tenant, narrowed by a client cache_salt). Requests share entries only within one namespace.
+  Sha256Digest salt_hash{};
+  // Extra snapshot positions (prompt token counts 1..P-1): chat message boundaries and client
+  // markers. Out-of-range values are ignored.
+  std::vector<int64_t> snapshot_hints;
+};
+
 struct GenerateRequest {
   std::string id;                       // request id, for logs only
   std::string tenant;                   // API-key tenant ("" when auth is off); for logs/isolation
@@ -50,6 +62,7 @@ struct GenerateRequest {
   int prompt_logprobs = -1;
   // Past this instant the request finishes with kError / DeadlineExceeded.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  RequestCacheOptions cache;
 };
 
 struct GeneratedToken {
@@ -78,7 +91,7 @@ struct GenerateEvent {
   Status error;  // set when finish == kError
   // Running totals, valid on every event.
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;  // prompt tokens restored from a cache (0 for now)
+  int64_t cached_tokens = 0;  // prompt tokens restored from the prefix cache (this namespace)
   int64_t completion_tokens = 0;
   // Seconds from Submit to the first step that ran this request (-1 if it never ran).
   double queue_seconds = -1.0;
