@@ -15,12 +15,15 @@ Status TieredStore::Put(const Key& key, std::vector<uint8_t> record_bytes,
   return back_status;
 }
 
-StatusOr<std::vector<uint8_t>> TieredStore::Get(const Key& key) {
+StatusOr<std::vector<uint8_t>> TieredStore::Get(const Key& key) { return Get(key, nullptr); }
+
+StatusOr<std::vector<uint8_t>> TieredStore::Get(const Key& key, ServedBy* served_by) {
   ++lookups_;
   auto front_hit = front_->Get(key);
   if (front_hit.ok()) {
     ++hits_;
     bytes_read_ += front_hit->size();
+    if (served_by != nullptr) *served_by = ServedBy::kFront;
     return front_hit;
   }
   auto back_hit = back_->Get(key);
@@ -30,6 +33,7 @@ StatusOr<std::vector<uint8_t>> TieredStore::Get(const Key& key) {
   }
   ++hits_;
   bytes_read_ += back_hit->size();
+  if (served_by != nullptr) *served_by = ServedBy::kBack;
   (void)front_->Put(key, *back_hit);  // promotion; a record too large for the front is skipped
   return back_hit;
 }

@@ -29,6 +29,11 @@ class TieredStore final : public CacheStore {
   Status Put(const Key& key, std::vector<uint8_t> record_bytes,
              const PutOptions& options = {}) override;
   StatusOr<std::vector<uint8_t>> Get(const Key& key) override;
+  // Which tier returned the bytes of a Get.
+  enum class ServedBy : uint8_t { kFront = 0, kBack = 1 };
+  // Get that also reports the tier that served the hit (*served_by is set only on success;
+  // nullptr is allowed). Counts and promotes exactly like Get(key).
+  StatusOr<std::vector<uint8_t>> Get(const Key& key, ServedBy* served_by);
   bool Contains(const Key& key) override;
   Status Erase(const Key& key) override;
   Status Pin(const Key& key, std::optional<PinClock::time_point> pinned_until) override;

@@ -36,6 +36,7 @@ constexpr int kDecodeWarmupSteps = 2;
 
 const char kUsage[] =
     "usage: goldfinch bench (--model DIR | --random-config L,D) [flags]\n"
+    "       goldfinch bench cache [flags]   (prefix cache: cold vs warm TTFT; see --help there)\n"
     "\n"
     "Measures prefill and decode speed and compares them with the machine's limits, measured\n"
     "in the same run (read bandwidth, FP32 FMA peak, GEMM FLOP/s).\n"
@@ -116,36 +117,6 @@ struct DecodeResult {
   double bytes = 0;       // all timed steps
   double median_step = 0;
 };
-
-StatusOr<std::unique_ptr<GoldFinchModel>> BuildModel(const Args& args, std::string* description) {
-  if (!args.Has("random-config")) {
-    GF_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModelFromArgs(args));
-    *description = loaded.model->config().name + " (" + loaded.dir + ")";
-    return std::move(loaded.model);
-  }
-  if (args.Has("model")) return InvalidArgument("--model and --random-config are exclusive");
-  GF_ASSIGN_OR_RETURN(int64_t threads, args.GetInt("threads", 0, 0, 1024));
-  if (threads > 0) kernels::SetNumThreads(static_cast<int>(threads));
-  GF_ASSIGN_OR_RETURN(std::vector<int64_t> ld, args.GetIntList("random-config", {}, 1, 65536));
-  if (ld.size() != 2) return InvalidArgument("--random-config must be L,D (two integers)");
-  GF_ASSIGN_OR_RETURN(int64_t vocab, args.GetInt("vocab", 65536, 2, 1 << 24));
-  GF_ASSIGN_OR_RETURN(int64_t seed, args.GetInt("seed", 1, 0, std::numeric_limits<int64_t>::max()));
-  const std::string dtype = args.GetOr("dtype", "f32");
-  kernels::DType matrix_dtype;
-  if (dtype == "f32") {
-    matrix_dtype = kernels::DType::kF32;
-  } else if (dtype == "bf16") {
-    matrix_dtype = kernels::DType::kBF16;
-  } else {
-    return InvalidArgument("--dtype must be f32 or bf16, got '" + dtype + "'");
-  }
-  const ModelConfig config =
-      RandomConfig(static_cast<int>(ld[0]), static_cast<int>(ld[1]), static_cast<int>(vocab));
-  auto weights = MakeRandomWeights(config, matrix_dtype, static_cast<uint64_t>(seed));
-  if (!weights.ok()) return weights.status().WithContext("--random-config");
-  *description = config.name + " (random weights, seed " + std::to_string(seed) + ")";
-  return std::make_unique<GoldFinchModel>(std::move(weights).value());
-}
 
 // A comma-separated list flag; the value "none" skips that part of the benchmark.
 StatusOr<std::vector<int64_t>> ListFlag(const Args& args, const std::string& name,
@@ -404,6 +375,7 @@ int Fail(const Status& status, int code) {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[2]) == "cache") return RunBenchCache(argc, argv);
   std::set<std::string> value_flags = ModelValueFlags();
   value_flags.insert({"random-config", "vocab", "seed", "prefill-lengths", "chunk", "repeats",
                       "decode-batches", "decode-contexts", "decode-steps", "bandwidth-mib",
@@ -422,7 +394,7 @@ int RunBench(int argc, char** argv) {
   const BenchOptions& o = *options;
 
   std::string description;
-  auto model = BuildModel(*args, &description);
+  auto model = BuildModelFromArgs(*args, &description);
   if (!model.ok()) {
     return Fail(model.status(), model.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
   }

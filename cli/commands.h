@@ -7,5 +7,6 @@ namespace gf::cli {
 int RunLogits(int argc, char** argv);
 int RunGenerate(int argc, char** argv);
 int RunBench(int argc, char** argv);
+int RunBenchCache(int argc, char** argv);  // `goldfinch bench cache`
 
 }  // namespace gf::cli

@@ -1,5 +1,6 @@
 // Flags shared by the subcommands that load a model: --model DIR (default: the built-in model),
-// --dtype f32|bf16 (matrix storage), --threads N, --tokenizer FILE (World vocabulary override).
+// --dtype f32|bf16 (matrix storage), --threads N, --tokenizer FILE (World vocabulary override);
+// and the benchmarks' --random-config L,D.
 #pragma once
 
 #include <memory>
@@ -27,5 +28,10 @@ StatusOr<LoadedModel> LoadModelFromArgs(const Args& args);
 // the config's tokenizer_file (relative to the model directory).
 StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFromArgs(const Args& args,
                                                            const LoadedModel& loaded);
+
+// For benchmarks: the model of --model (as LoadModelFromArgs) or, with --random-config L,D
+// (+ --vocab, --seed, --dtype, --threads), random weights. `description` names what was built.
+StatusOr<std::unique_ptr<GoldFinchModel>> BuildModelFromArgs(const Args& args,
+                                                             std::string* description);
 
 }  // namespace gf::cli

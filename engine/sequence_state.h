@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -23,6 +24,10 @@
 #include "kernels/tensor.h"
 
 namespace gf {
+
+// Format versions of Serialize() and SerializeRecurrent() (docs/state_format.md).
+inline constexpr uint32_t kStateFormatVersion = 1;
+inline constexpr uint32_t kRecurrentStateFormatVersion = 1;
 
 class SequenceState {
  public:
@@ -91,6 +96,21 @@ class SequenceState {
   // InvalidArgument when the shape does not match `config`.
   static StatusOr<SequenceState> Deserialize(std::string_view bytes, const ModelConfig& config,
                                              kernels::DType kv_dtype);
+
+  // The recurrent part alone (WKV, shifts, carry rows) with the shape fingerprint, the
+  // dimensions and a checksum; no tokens, rows or K/V (docs/state_format.md, "recurrent-only").
+  // Its size depends only on the model shape. Used by the prefix cache, which stores the
+  // per-token part in shared row segments.
+  std::string SerializeRecurrent() const;
+  // Assembles a state from its parts: `tokens` (n ids), `rows` ([n, compressed_dim] compressed
+  // rows) and `recurrent` (SerializeRecurrent() output), checked like Deserialize (DataLoss on a
+  // checksum/size mismatch or a token id outside the vocabulary, InvalidArgument when the shape
+  // does not match `config` or rows.size() != n * compressed_dim). No K/V is materialised: call
+  // GoldFinchModel::Rematerialize before continuing.
+  static StatusOr<SequenceState> FromParts(const ModelConfig& config, kernels::DType kv_dtype,
+                                           std::span<const int32_t> tokens,
+                                           std::span<const float> rows,
+                                           std::string_view recurrent);
 
  private:
   friend class StateSerializer;

@@ -454,5 +454,61 @@ TEST(SchedulerSimulationTest, InvariantsHoldOverManySeededRuns) {
   EXPECT_GT(totals.finished, 3000);
 }
 
+
+// A sequence waiting for its cache lookup keeps its FCFS place but is not admitted; the next
+// ready one is. MarkReady starts the prefill at the restored offset and chunks stop at every
+// breakpoint (the snapshot positions).
+TEST(SchedulerCacheTest, PendingLookupIsSkippedThenStartsAtTheRestoredOffset) {
+  Scheduler s(Options(4, 8, 64, 32));
+  ASSERT_TRUE(s.Add(1, 100, /*ready=*/false).ok());
+  ASSERT_TRUE(s.Add(2, 10).ok());
+  EXPECT_TRUE(s.has_work());
+  StepPlan plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "P2@0+10*");
+  s.Update(plan, {});
+  EXPECT_EQ(s.num_waiting(), 1);
+  ASSERT_TRUE(s.MarkReady(1, 40, {20, 50, 56, 90, 100, 140, 50}).ok());
+  plan = s.Schedule();
+  // Sequence 2 decodes; sequence 1 starts at 40 and stops at the breakpoint 50.
+  EXPECT_EQ(Describe(plan), "D2* P1@40+10");
+  s.Update(plan, {});
+  plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "D2* P1@50+6");
+  s.Update(plan, {});
+  plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "D2* P1@56+32");  // the chunk limit comes before breakpoint 90
+  s.Update(plan, {});
+  plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "D2* P1@88+2");
+  s.Update(plan, {});
+  plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "D2* P1@90+10*");  // 100 is the prompt end, not a breakpoint
+}
+
+TEST(SchedulerCacheTest, OnlyPendingLookupsMeansNoWork) {
+  Scheduler s(Options(2, 2, 8, 8));
+  ASSERT_TRUE(s.Add(7, 5, /*ready=*/false).ok());
+  EXPECT_FALSE(s.empty());
+  EXPECT_FALSE(s.has_work());
+  EXPECT_TRUE(s.Schedule().empty());
+  // Pending lookups count against max_waiting.
+  ASSERT_TRUE(s.Add(8, 5, /*ready=*/false).ok());
+  EXPECT_EQ(s.Add(9, 5).code(), StatusCode::kResourceExhausted);
+  // Bad restore offsets are refused; the sequence stays pending.
+  EXPECT_EQ(s.MarkReady(7, 5, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.MarkReady(7, -1, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.MarkReady(42, 0, {}).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(s.has_work());
+  ASSERT_TRUE(s.MarkReady(7, 4, {}).ok());
+  EXPECT_TRUE(s.has_work());
+  // A removed pending sequence leaves no trace.
+  EXPECT_TRUE(s.Remove(8));
+  StepPlan plan = s.Schedule();
+  EXPECT_EQ(Describe(plan), "P7@4+1*");
+  s.Update(plan, {});
+  EXPECT_EQ(s.MarkReady(7, 0, {}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.num_waiting(), 0);
+}
+
 }  // namespace
 }  // namespace gf

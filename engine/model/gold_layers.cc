@@ -13,6 +13,14 @@ Status TokenCatAndGoldKv(const LayerContext& ctx, const ModelWeights& weights, c
                          const TensorView& h, const TensorView& compressed,
                          const std::vector<RowSpan>& spans) {
   GF_RETURN_IF_ERROR(k::Gemm(h, weights.kv_cache_a, compressed));
+  if (weights.matrix_dtype == k::DType::kBF16) {
+    // As upstream's bf16 inference, where c is a bf16 GEMM output (model doc 4.6 and 7): the
+    // compressed rows are BF16 values, so the prefix cache stores them in 2 bytes, losslessly.
+    for (int64_t r = 0; r < compressed.rows(); ++r) {
+      float* row = compressed.row_ptr<float>(r);
+      for (int64_t j = 0; j < compressed.cols(); ++j) row[j] = k::Bf16ToF32(k::F32ToBf16(row[j]));
+    }
+  }
   return GoldKvFromCompressed(ctx, weights, x0, compressed, spans);
 }
 

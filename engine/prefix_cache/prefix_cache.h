@@ -84,7 +84,9 @@ const char* CacheMissReasonName(CacheMissReason reason);
 // Counters read at scrape time. Monotonic unless marked "current".
 struct PrefixCacheStats {
   struct Tier {
-    uint64_t lookups = 0;              // Lookups that reached this tier
+    // Lookups that reached this tier (a TieredStore Lookup always reaches memory, and disk unless
+    // memory served the snapshot; a plain store is "memory" unless it is a DiskStore).
+    uint64_t lookups = 0;
     uint64_t hits = 0;                 // Lookups served from this tier (snapshot read there)
     uint64_t hit_tokens = 0;           // prompt tokens restored by those hits
     uint64_t bytes_read = 0;           // record bytes read from the tier
@@ -93,10 +95,10 @@ struct PrefixCacheStats {
     uint64_t entries = 0;              // current
     uint64_t evictions = 0;
     uint64_t write_failures = 0;
-    uint64_t corrupt_deleted = 0;
+    uint64_t corrupt_deleted = 0;      // by the tier's own checks or by the cache's
   };
   std::array<Tier, kNumCacheTiers> tiers{};  // indexed by CacheTier
-  uint64_t lookups = 0;
+  uint64_t lookups = 0;  // Lookup calls plus CountDisabled calls: lookups == hits + sum(misses)
   uint64_t hits = 0;
   uint64_t hit_tokens = 0;
   std::array<uint64_t, kNumCacheMissReasons> misses{};  // indexed by CacheMissReason

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
+#include "engine/prefix_cache/prefix_cache.h"
 #include "engine/sampler.h"
 #include "engine/sequence_state.h"
 #include "engine/serving/output_processor.h"
@@ -34,6 +36,15 @@ struct ActiveSequence {
   std::optional<PromptLogprobs> prompt_logprobs;
   bool first_event_sent = false;
   bool done = false;  // the final event has been delivered
+
+  // Prefix cache. `restored` is set by the lookup before admission and consumed by the runner
+  // (Rematerialize) when the sequence is first scheduled.
+  bool cache_enabled = false;          // look up and store (engine has a cache, request allows)
+  std::optional<RestoredPrefix> restored;
+  int64_t cached_tokens = 0;           // prompt tokens restored (reported in every event)
+  std::vector<int64_t> snapshot_positions;  // ascending; where prefill chunks end for snapshots
+  size_t next_snapshot = 0;            // index of the next position not yet captured
+  std::vector<int64_t> segment_ends;   // row segments covering the prefix captured so far
 };
 
 }  // namespace gf

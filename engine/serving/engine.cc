@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/serving/active_sequence.h"
+#include "engine/serving/cache_worker.h"
 #include "engine/serving/model_runner.h"
 
 namespace gf {
@@ -40,6 +41,10 @@ Engine::Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer>
       max_model_len_(max_model_len),
       runner_(std::make_unique<ModelRunner>(*model_, *tokenizer_)),
       scheduler_(options_.scheduler) {
+  if (options_.prefix_cache != nullptr) {
+    cache_worker_ =
+        std::make_unique<CacheWorker>(options_.prefix_cache, options_.max_pending_store_bytes);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -87,10 +92,104 @@ StatusOr<SeqId> Engine::Submit(GenerateRequest request, std::shared_ptr<RequestS
   if (!accepting_ || stop_) return Unavailable("the server is shutting down");
   const SeqId id = next_id_++;
   seq->id = id;
-  GF_RETURN_IF_ERROR(scheduler_.Add(id, static_cast<int64_t>(seq->request.prompt.size())));
-  sequences_.emplace(id, std::move(seq));
+  PrefixCache* cache = options_.prefix_cache.get();
+  seq->cache_enabled = cache != nullptr && seq->request.cache.enabled;
+  if (cache != nullptr && !seq->request.cache.enabled) cache->CountDisabled();
+  const auto prompt_len = static_cast<int64_t>(seq->request.prompt.size());
+  // Prompt logprobs need the logits of every prompt position: such requests store snapshots
+  // but never restore one.
+  const bool lookup = seq->cache_enabled && seq->request.prompt_logprobs < 0;
+  GF_RETURN_IF_ERROR(scheduler_.Add(id, prompt_len, /*ready=*/!lookup));
+  ActiveSequence& added = *sequences_.emplace(id, std::move(seq)).first->second;
+  if (added.cache_enabled) {
+    added.snapshot_positions = cache->SnapshotPositions(prompt_len, added.request.cache.snapshot_hints);
+  }
+  if (lookup) {
+    StartLookup(added);
+  } else if (added.cache_enabled) {
+    (void)scheduler_.MarkReady(id, 0, added.snapshot_positions);
+  }
   work_cv_.notify_one();
   return id;
+}
+
+void Engine::StartLookup(ActiveSequence& seq) {
+  const SeqId id = seq.id;
+  const CacheNamespace ns{seq.request.cache.salt_hash};
+  std::vector<TokenId> prompt = seq.request.prompt;
+  const auto max_position = static_cast<int64_t>(prompt.size()) - 1;
+  PrefixCache* cache = options_.prefix_cache.get();
+  const bool queued = cache_worker_->SubmitLookup(
+      [this, cache, id, ns, prompt = std::move(prompt), max_position]() {
+        OnLookupDone(id, cache->Lookup(ns, prompt, max_position));
+      });
+  if (!queued) (void)scheduler_.MarkReady(id, 0, seq.snapshot_positions);
+}
+
+void Engine::OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sequences_.find(id);
+  if (it == sequences_.end()) return;  // cancelled meanwhile
+  ActiveSequence& seq = *it->second;
+  int64_t position = 0;
+  if (restored.ok()) {
+    position = restored->position;
+    seq.cached_tokens = position;
+    seq.segment_ends = restored->segment_ends;
+    seq.restored.emplace(std::move(*restored));
+    while (seq.next_snapshot < seq.snapshot_positions.size() &&
+           seq.snapshot_positions[seq.next_snapshot] <= position) {
+      ++seq.next_snapshot;
+    }
+  }
+  if (!scheduler_.MarkReady(id, position, seq.snapshot_positions).ok()) {
+    // Cannot happen for a well-formed restore (position < prompt length); fall back to a cold run.
+    seq.restored.reset();
+    seq.cached_tokens = 0;
+    seq.segment_ends.clear();
+    seq.next_snapshot = 0;
+    (void)scheduler_.MarkReady(id, 0, seq.snapshot_positions);
+  }
+  work_cv_.notify_one();
+}
+
+void Engine::Capture(ActiveSequence& seq, int64_t position) {
+  if (!seq.state.has_value() || seq.state->num_tokens() != position) return;
+  if (!seq.segment_ends.empty() && seq.segment_ends.back() >= position) return;
+  if (position < options_.prefix_cache->options().min_snapshot_tokens) return;
+  seq.segment_ends.push_back(position);
+  const CacheNamespace ns{seq.request.cache.salt_hash};
+  (void)cache_worker_->SubmitStore(CaptureSnapshot(ns, *seq.state, seq.segment_ends));
+}
+
+void Engine::CaptureFinal(ActiveSequence& seq) {
+  if (cache_worker_ == nullptr || !seq.cache_enabled || !seq.state.has_value()) return;
+  Capture(seq, seq.state->num_tokens());
+}
+
+void Engine::CaptureAfterStep(const StepPlan& plan, const std::vector<ActiveSequence*>& batch,
+                              const StepResult& result) {
+  if (cache_worker_ == nullptr) return;
+  for (size_t i = 0; i < plan.chunks.size() && i < batch.size(); ++i) {
+    ActiveSequence* seq = batch[i];
+    if (seq == nullptr || !seq->cache_enabled || !seq->state.has_value()) continue;
+    if (std::find(result.failed.begin(), result.failed.end(), seq->id) != result.failed.end()) {
+      continue;
+    }
+    const ScheduledChunk& chunk = plan.chunks[i];
+    if (chunk.is_prefill) {
+      const int64_t end = chunk.first_token + chunk.num_tokens;
+      auto& positions = seq->snapshot_positions;
+      while (seq->next_snapshot < positions.size() && positions[seq->next_snapshot] < end) {
+        ++seq->next_snapshot;
+      }
+      if (seq->next_snapshot < positions.size() && positions[seq->next_snapshot] == end) {
+        ++seq->next_snapshot;
+        Capture(*seq, end);
+      }
+    }
+    if (seq->done) CaptureFinal(*seq);
+  }
 }
 
 void Engine::Cancel(SeqId id) {
@@ -98,6 +197,23 @@ void Engine::Cancel(SeqId id) {
   if (sequences_.count(id) == 0) return;
   cancel_requests_.push_back(id);
   work_cv_.notify_one();
+}
+
+std::optional<EngineCacheStats> Engine::CacheStats() const {
+  if (options_.prefix_cache == nullptr) return std::nullopt;
+  EngineCacheStats stats;
+  stats.cache = options_.prefix_cache->Stats();
+  stats.captures_dropped = cache_worker_->captures_dropped();
+  stats.pending_store_bytes = cache_worker_->pending_store_bytes();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats.rematerialize_tokens = rematerialize_tokens_;
+  stats.rematerialize_seconds = rematerialize_seconds_;
+  return stats;
+}
+
+bool Engine::WaitForCacheWrites(std::chrono::steady_clock::duration timeout) {
+  if (cache_worker_ == nullptr) return true;
+  return cache_worker_->WaitForStores(timeout);
 }
 
 EngineStats Engine::Stats() const {
@@ -129,6 +245,8 @@ void Engine::Shutdown() {
     work_cv_.notify_one();
   }
   if (thread_.joinable()) thread_.join();
+  // After the engine thread: its last captures (cancelled sequences) are queued; Stop stores them.
+  if (cache_worker_ != nullptr) cache_worker_->Stop();
 }
 
 void Engine::ApplyCancellations(std::vector<std::unique_ptr<ActiveSequence>>& finished) {
@@ -150,8 +268,10 @@ void Engine::Deliver(std::vector<std::unique_ptr<ActiveSequence>>& finished) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& seq : finished) {
     if (seq->done) continue;
+    CaptureFinal(*seq);  // a cancelled request's prefix is still worth keeping
     GenerateEvent event;
     event.prompt_tokens = static_cast<int64_t>(seq->request.prompt.size());
+    event.cached_tokens = seq->cached_tokens;
     event.completion_tokens = seq->completion_tokens;
     if (seq->request.deadline <= now) {
       if (seq->output) event.text = seq->output->Flush();
@@ -175,7 +295,7 @@ void Engine::Loop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock,
-                    [this] { return stop_ || !scheduler_.empty() || !cancel_requests_.empty(); });
+                    [this] { return stop_ || scheduler_.has_work() || !cancel_requests_.empty(); });
       ApplyCancellations(removed);
       if (stop_ && sequences_.empty()) {
         lock.unlock();
@@ -198,8 +318,11 @@ void Engine::Loop() {
     }
     RunnerStepStats step_stats;
     const StepResult result = runner_->Execute(plan, batch, &step_stats);
+    CaptureAfterStep(plan, batch, result);
     {
       std::lock_guard<std::mutex> lock(mu_);
+      rematerialize_tokens_ += static_cast<uint64_t>(step_stats.rematerialized_tokens);
+      rematerialize_seconds_ += step_stats.rematerialize_seconds;
       scheduler_.Update(plan, result);
       for (SeqId id : result.finished) sequences_.erase(id);
       for (SeqId id : result.failed) sequences_.erase(id);

@@ -32,6 +32,7 @@
 namespace gf {
 
 class ModelRunner;
+class CacheWorker;
 struct ActiveSequence;
 
 struct EngineOptions {
@@ -115,12 +116,22 @@ class Engine {
   // Engine thread: applies queued cancellations and expired deadlines (under mu_).
   void ApplyCancellations(std::vector<std::unique_ptr<ActiveSequence>>& finished);
   void Deliver(std::vector<std::unique_ptr<ActiveSequence>>& finished);
+  // Prefix cache (see the file comment of cache_worker.h).
+  void StartLookup(ActiveSequence& seq);  // under mu_
+  void OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored);  // cache worker thread
+  // Engine thread: snapshots at the chunk ends of this step, and the final state of sequences
+  // that finished (`failed` are skipped).
+  void CaptureAfterStep(const StepPlan& plan, const std::vector<ActiveSequence*>& batch,
+                        const StepResult& result);
+  void CaptureFinal(ActiveSequence& seq);
+  void Capture(ActiveSequence& seq, int64_t position);
 
   std::unique_ptr<GoldFinchModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   EngineOptions options_;
   int64_t max_model_len_;
   std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<CacheWorker> cache_worker_;  // when options_.prefix_cache is set
 
   mutable std::mutex mu_;            // guards everything below
   std::condition_variable work_cv_;  // engine thread waits for work
@@ -132,6 +143,8 @@ class Engine {
   bool accepting_ = true;
   bool stop_ = false;
   EngineStats stats_;
+  uint64_t rematerialize_tokens_ = 0;
+  double rematerialize_seconds_ = 0.0;
   std::thread thread_;
 };
 

@@ -17,6 +17,7 @@ GenerateEvent BaseEvent(const ActiveSequence& seq) {
   GenerateEvent event;
   event.prompt_tokens = static_cast<int64_t>(seq.request.prompt.size());
   event.completion_tokens = seq.completion_tokens;
+  event.cached_tokens = seq.cached_tokens;
   event.queue_seconds = seq.queue_seconds;
   return event;
 }
@@ -61,11 +62,24 @@ float LogprobOf(std::span<const float> row, TokenId token, int k, std::vector<To
 ModelRunner::ModelRunner(GoldFinchModel& model, const Tokenizer& tokenizer)
     : model_(model), tokenizer_(tokenizer) {}
 
-void ModelRunner::Prepare(ActiveSequence& seq) {
-  if (seq.state.has_value()) return;
+Status ModelRunner::Prepare(ActiveSequence& seq, RunnerStepStats* stats) {
+  if (seq.state.has_value()) return Status::Ok();
   seq.queue_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival).count();
-  seq.state.emplace(model_.NewState());
+  if (seq.restored.has_value()) {
+    // A prefix restored from the cache: rebuild its GOLD K/V (no Finch-stack recomputation).
+    const auto start = std::chrono::steady_clock::now();
+    seq.state.emplace(std::move(seq.restored->state));
+    seq.restored.reset();
+    GF_RETURN_IF_ERROR(model_.Rematerialize(*seq.state));
+    if (stats != nullptr) {
+      stats->rematerialized_tokens += seq.state->num_tokens();
+      stats->rematerialize_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  } else {
+    seq.state.emplace(model_.NewState());
+  }
   seq.sampler.emplace(seq.request.sampling, seq.request.prompt);
   OutputRules rules;
   rules.stop = seq.request.stop;
@@ -75,6 +89,7 @@ void ModelRunner::Prepare(ActiveSequence& seq) {
   rules.max_tokens = seq.request.max_tokens;
   seq.output = std::make_unique<OutputProcessor>(tokenizer_, std::move(rules));
   if (seq.request.prompt_logprobs >= 0) seq.prompt_logprobs.emplace();
+  return Status::Ok();
 }
 
 StepResult ModelRunner::Execute(const StepPlan& plan, const std::vector<ActiveSequence*>& sequences,
@@ -88,7 +103,10 @@ StepResult ModelRunner::Execute(const StepPlan& plan, const std::vector<ActiveSe
     ActiveSequence* seq = sequences[i];
     if (seq == nullptr || seq->done) continue;
     const ScheduledChunk& chunk = plan.chunks[i];
-    Prepare(*seq);
+    if (Status prepared = Prepare(*seq, stats); !prepared.ok()) {
+      Fail(*seq, prepared, result);
+      continue;
+    }
     Slot slot;
     slot.seq = seq;
     slot.chunk = &chunk;
@@ -96,7 +114,8 @@ StepResult ModelRunner::Execute(const StepPlan& plan, const std::vector<ActiveSe
       const auto& prompt = seq->request.prompt;
       const auto first = static_cast<size_t>(chunk.first_token);
       const auto count = static_cast<size_t>(chunk.num_tokens);
-      if (first + count > prompt.size() || count == 0) {
+      if (first + count > prompt.size() || count == 0 ||
+          static_cast<int64_t>(first) != seq->state->num_tokens()) {
         Fail(*seq, Internal("scheduled prefill chunk outside the prompt"), result);
         continue;
       }

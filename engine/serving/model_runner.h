@@ -21,6 +21,8 @@ namespace gf {
 struct RunnerStepStats {
   int64_t prompt_tokens = 0;   // prompt tokens prefilled this step
   int64_t sampled_tokens = 0;  // tokens sampled this step
+  int64_t rematerialized_tokens = 0;  // K/V rows rebuilt for prefixes restored from the cache
+  double rematerialize_seconds = 0.0;
 };
 
 class ModelRunner {
@@ -42,7 +44,9 @@ class ModelRunner {
     int64_t rows = 0;          // logits rows
   };
 
-  void Prepare(ActiveSequence& seq);
+  // First scheduling of a sequence: its state (fresh, or the restored prefix with its K/V
+  // rebuilt), sampler and output processor. An error fails the sequence alone.
+  Status Prepare(ActiveSequence& seq, RunnerStepStats* stats);
   // Runs Forward over the slots; on a batch failure retries one by one and fails the bad ones.
   void RunForward(std::vector<Slot>& slots, StepResult& result);
   void GatherPromptLogprobs(const Slot& slot);

@@ -30,7 +30,7 @@ Status SchedulerOptions::Validate() const {
 
 Scheduler::Scheduler(SchedulerOptions options) : options_(std::move(options)) {}
 
-Status Scheduler::Add(SeqId id, int64_t prompt_tokens) {
+Status Scheduler::Add(SeqId id, int64_t prompt_tokens, bool ready) {
   if (prompt_tokens < 1) {
     return InvalidArgument("a sequence needs at least one prompt token (got " +
                            std::to_string(prompt_tokens) + ")");
@@ -42,17 +42,48 @@ Status Scheduler::Add(SeqId id, int64_t prompt_tokens) {
     return ResourceExhausted("the waiting queue is full (" + std::to_string(options_.max_waiting) +
                              " sequences)");
   }
-  entries_.emplace(id, Entry{prompt_tokens, 0});
+  Entry entry;
+  entry.prompt_tokens = prompt_tokens;
+  entry.ready = ready;
+  entries_.emplace(id, std::move(entry));
   waiting_.push_back(id);
+  if (ready) ++ready_waiting_;
+  return Status::Ok();
+}
+
+Status Scheduler::MarkReady(SeqId id, int64_t prefilled, std::vector<int64_t> breakpoints) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return NotFound("sequence " + std::to_string(id) + " is not queued");
+  Entry& entry = it->second;
+  if (std::find(waiting_.begin(), waiting_.end(), id) == waiting_.end()) {
+    return FailedPrecondition("sequence " + std::to_string(id) + " was already admitted");
+  }
+  if (prefilled < 0 || prefilled >= entry.prompt_tokens) {
+    return InvalidArgument("restored prefix of " + std::to_string(prefilled) +
+                           " tokens does not leave a token of the " +
+                           std::to_string(entry.prompt_tokens) + "-token prompt to run");
+  }
+  std::sort(breakpoints.begin(), breakpoints.end());
+  breakpoints.erase(std::unique(breakpoints.begin(), breakpoints.end()), breakpoints.end());
+  std::erase_if(breakpoints,
+                [&](int64_t b) { return b <= prefilled || b >= entry.prompt_tokens; });
+  entry.prefilled = prefilled;
+  entry.breakpoints = std::move(breakpoints);
+  if (!entry.ready) ++ready_waiting_;
+  entry.ready = true;
   return Status::Ok();
 }
 
 bool Scheduler::Remove(SeqId id) {
-  if (entries_.erase(id) == 0) return false;
+  auto entry = entries_.find(id);
+  if (entry == entries_.end()) return false;
+  const bool was_ready = entry->second.ready;
+  entries_.erase(entry);
   if (auto it = std::find(running_.begin(), running_.end(), id); it != running_.end()) {
     running_.erase(it);
   } else if (auto w = std::find(waiting_.begin(), waiting_.end(), id); w != waiting_.end()) {
     waiting_.erase(w);
+    if (was_ready) --ready_waiting_;
   }
   return true;
 }
@@ -72,7 +103,10 @@ StepPlan Scheduler::Schedule() {
   };
   const auto add_prefill = [&](SeqId id, const Entry& entry) {
     const int64_t remaining = entry.prompt_tokens - entry.prefilled;
-    const int64_t size = std::min({remaining, options_.max_prefill_chunk, budget});
+    int64_t size = std::min({remaining, options_.max_prefill_chunk, budget});
+    const auto next = std::upper_bound(entry.breakpoints.begin(), entry.breakpoints.end(),
+                                       entry.prefilled);
+    if (next != entry.breakpoints.end()) size = std::min(size, *next - entry.prefilled);
     add_chunk({id, /*is_prefill=*/true, entry.prefilled, size,
                /*samples=*/size == remaining});
   };
@@ -91,12 +125,19 @@ StepPlan Scheduler::Schedule() {
     if (entry.prefilled < entry.prompt_tokens) add_prefill(id, entry);
   }
   // 3. Admit waiting sequences in FCFS order while there is room and budget.
-  while (budget >= 1 && !waiting_.empty() &&
-         static_cast<int64_t>(running_.size()) < options_.max_running) {
-    const SeqId id = waiting_.front();
-    waiting_.pop_front();
+  //    Sequences whose cache lookup is pending keep their place but are skipped.
+  for (auto it = waiting_.begin(); it != waiting_.end() && budget >= 1 &&
+                                   static_cast<int64_t>(running_.size()) < options_.max_running;) {
+    const SeqId id = *it;
+    const Entry& entry = entries_.at(id);
+    if (!entry.ready) {
+      ++it;
+      continue;
+    }
+    it = waiting_.erase(it);
+    --ready_waiting_;
     running_.push_back(id);
-    add_prefill(id, entries_.at(id));
+    add_prefill(id, entry);
   }
   return plan;
 }

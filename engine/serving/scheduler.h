@@ -13,6 +13,11 @@
 //      running < max_running) and start their prefill. A chunk is
 //      min(remaining prompt, max_prefill_chunk, budget left) tokens; a sequence gets at most
 //      one chunk per step. A chunk that completes the prompt has `samples` set.
+//   A chunk never crosses one of the sequence's breakpoints (the prefix cache's snapshot
+//   positions), so the state is exact at each of them after some step.
+// Prefix-cache lookups: a sequence added with ready = false waits (holding its place in the FCFS
+// order and counting against max_waiting) and is skipped by admission until MarkReady, which may
+// also start its prefill at a restored position.
 // Update(plan, result) applies the step: prefill offsets advance by the scheduled chunk sizes;
 // a sequence whose prompt completed becomes decoding; ids listed in result.finished or
 // result.failed leave the scheduler. Ids in the plan that were Removed in between are ignored.
@@ -45,7 +50,14 @@ class Scheduler {
   // Queues a sequence with `prompt_tokens` (>= 1) to prefill. ResourceExhausted when
   // max_waiting sequences are already waiting; AlreadyExists for a known id; InvalidArgument
   // for prompt_tokens < 1.
-  Status Add(SeqId id, int64_t prompt_tokens);
+  Status Add(SeqId id, int64_t prompt_tokens, bool ready = true);
+
+  // Makes a waiting sequence admissible: its prefill starts at `prefilled` (0 <= prefilled <
+  // prompt_tokens; tokens restored from the prefix cache) and no chunk crosses a position in
+  // `breakpoints` (any order; values outside (prefilled, prompt_tokens) are ignored).
+  // NotFound for an unknown id; InvalidArgument for a bad offset; FailedPrecondition when the
+  // sequence was already admitted.
+  Status MarkReady(SeqId id, int64_t prefilled, std::vector<int64_t> breakpoints);
 
   // Removes a waiting or running sequence; false when the id is unknown.
   bool Remove(SeqId id);
@@ -59,18 +71,23 @@ class Scheduler {
   int num_running() const { return static_cast<int>(running_.size()); }
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   bool empty() const { return running_.empty() && waiting_.empty(); }
+  // Whether Schedule() can produce work: something running or a ready waiting sequence.
+  bool has_work() const { return !running_.empty() || ready_waiting_ > 0; }
   const SchedulerOptions& options() const { return options_; }
 
  private:
   struct Entry {
     int64_t prompt_tokens = 0;
     int64_t prefilled = 0;  // prompt tokens already scheduled and completed
+    bool ready = true;      // admissible (false while a cache lookup is pending)
+    std::vector<int64_t> breakpoints;  // ascending, inside (prefilled, prompt_tokens)
   };
 
   SchedulerOptions options_;
   std::deque<SeqId> waiting_;                 // FCFS
   std::vector<SeqId> running_;                // admission order (oldest first)
   std::unordered_map<SeqId, Entry> entries_;  // waiting and running
+  int64_t ready_waiting_ = 0;                 // waiting entries with ready == true
 };
 
 }  // namespace gf
