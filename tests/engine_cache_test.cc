@@ -275,7 +275,14 @@ TEST(EngineCacheTest, OptOutAndNamespaces) {
   std::mt19937 rng(7);
   const std::vector<TokenId> prompt = RandomText(rng, 120);
   const Sha256Digest tenant_a = Sha256Hash("a"), tenant_b = Sha256Hash("b");
-  EXPECT_EQ(Generate(*engine, prompt, 4, tenant_a).cached_tokens, 0);
+  const RunResult a = Generate(*engine, prompt, 4, tenant_a);
+  EXPECT_EQ(a.cached_tokens, 0);
+  // The final snapshot (prompt + generated tokens but the last) was queued before the final
+  // event, so WaitForCacheWrites after that event covers it.
+  std::vector<TokenId> final_tokens = prompt;
+  final_tokens.insert(final_tokens.end(), a.tokens.begin(), a.tokens.end() - 1);
+  EXPECT_TRUE(cache->HasSnapshot(CacheNamespace{tenant_a}, final_tokens));
+  EXPECT_FALSE(cache->HasSnapshot(CacheNamespace{tenant_b}, final_tokens));
   const RunResult b = Generate(*engine, prompt, 4, tenant_b);
   EXPECT_EQ(b.cached_tokens, 0);  // another namespace never sees A's entries
   EXPECT_EQ(b.tokens, DirectGreedy(*reference, prompt, 4));

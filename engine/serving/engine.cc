@@ -45,6 +45,7 @@ Engine::Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer>
     cache_worker_ =
         std::make_unique<CacheWorker>(options_.prefix_cache, options_.max_pending_store_bytes);
   }
+  if (cache_worker_ != nullptr) runner_->set_finish_hook([this](ActiveSequence& seq) { CaptureFinal(seq); });
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -188,7 +189,6 @@ void Engine::CaptureAfterStep(const StepPlan& plan, const std::vector<ActiveSequ
         Capture(*seq, end);
       }
     }
-    if (seq->done) CaptureFinal(*seq);
   }
 }
 

@@ -119,8 +119,9 @@ class Engine {
   // Prefix cache (see the file comment of cache_worker.h).
   void StartLookup(ActiveSequence& seq);  // under mu_
   void OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored);  // cache worker thread
-  // Engine thread: snapshots at the chunk ends of this step, and the final state of sequences
-  // that finished (`failed` are skipped).
+  // Engine thread: snapshots at the chunk ends of this step (`failed` are skipped). The final
+  // state of a finished sequence is captured by the runner's finish hook, before its final
+  // event, and that of a cancelled one in Deliver.
   void CaptureAfterStep(const StepPlan& plan, const std::vector<ActiveSequence*>& batch,
                         const StepResult& result);
   void CaptureFinal(ActiveSequence& seq);

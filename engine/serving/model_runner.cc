@@ -224,6 +224,7 @@ void ModelRunner::SampleAndEmit(const Slot& slot, StepResult& result, RunnerStep
   if (event.finish != FinishReason::kNone) {
     seq.done = true;
     result.finished.push_back(seq.id);
+    if (finish_hook_) finish_hook_(seq);
   }
   seq.sink->OnEvent(std::move(event));
 }

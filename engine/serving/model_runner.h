@@ -34,6 +34,11 @@ class ModelRunner {
   StepResult Execute(const StepPlan& plan, const std::vector<ActiveSequence*>& sequences,
                      RunnerStepStats* stats);
 
+  // Called on the engine thread for a sequence that finished normally (stop / length), right
+  // before its final event is delivered (the engine stores its final prefix-cache snapshot here,
+  // so a client that saw the final event finds the snapshot queued).
+  void set_finish_hook(std::function<void(ActiveSequence&)> hook) { finish_hook_ = std::move(hook); }
+
  private:
   struct Slot {
     ActiveSequence* seq = nullptr;
@@ -56,6 +61,7 @@ class ModelRunner {
   GoldFinchModel& model_;
   const Tokenizer& tokenizer_;
   std::vector<float> logits_;
+  std::function<void(ActiveSequence&)> finish_hook_;
 };
 
 // Logprob of `token` under log_softmax(row) and the `k` most likely alternatives (best first,
