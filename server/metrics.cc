@@ -3,8 +3,13 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <utility>
+#include <vector>
 
 namespace gf::server {
 namespace {
@@ -38,6 +43,140 @@ prometheus::Counter* AddCounter(prometheus::Registry& registry, const std::strin
 
 double Delta(uint64_t now, uint64_t before) {
   return now >= before ? static_cast<double>(now - before) : 0.0;
+}
+
+// ---- Prefix-cache families, built from EngineCacheStats at scrape time ----
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Tier = PrefixCacheStats::Tier;
+
+MetricFamily NewFamily(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+ClientMetric Sample(MetricType type, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  return metric;
+}
+
+MetricFamily Single(std::string name, std::string help, MetricType type, double value) {
+  MetricFamily family = NewFamily(std::move(name), std::move(help), type);
+  family.metric.push_back(Sample(type, value));
+  return family;
+}
+
+// One sample per tier, labelled tier="memory" / "disk".
+template <typename Field>
+MetricFamily PerTier(std::string name, std::string help, MetricType type,
+                     const PrefixCacheStats& stats, Field field) {
+  MetricFamily family = NewFamily(std::move(name), std::move(help), type);
+  for (int t = 0; t < kNumCacheTiers; ++t) {
+    const Tier& tier = stats.tiers[static_cast<size_t>(t)];
+    family.metric.push_back(Sample(type, static_cast<double>(tier.*field),
+                                   {{"tier", CacheTierName(static_cast<CacheTier>(t))}}));
+  }
+  return family;
+}
+
+double Ratio(uint64_t numerator, uint64_t denominator) {
+  return denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator);
+}
+
+MetricFamily RestoreHistogram(const PrefixCacheStats& stats) {
+  MetricFamily family =
+      NewFamily("goldfinch_cache_restore_seconds",
+                "Time to restore a prefix-cache hit (read and decode; not the K/V rebuild)",
+                MetricType::Histogram);
+  ClientMetric metric;
+  metric.histogram.sample_count = stats.restore_count;
+  metric.histogram.sample_sum = stats.restore_seconds_sum;
+  for (size_t i = 0; i < PrefixCacheStats::kRestoreBuckets.size(); ++i) {
+    metric.histogram.bucket.push_back(
+        {stats.restore_buckets[i], PrefixCacheStats::kRestoreBuckets[i]});
+  }
+  metric.histogram.bucket.push_back({stats.restore_count, std::numeric_limits<double>::infinity()});
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
+std::vector<MetricFamily> CacheFamilies(const EngineCacheStats& engine_stats) {
+  const PrefixCacheStats& s = engine_stats.cache;
+  constexpr MetricType kCounter = MetricType::Counter;
+  constexpr MetricType kGauge = MetricType::Gauge;
+  std::vector<MetricFamily> out;
+  out.push_back(PerTier("goldfinch_cache_lookups_total",
+                        "Prefix-cache lookups that reached this tier", kCounter, s,
+                        &Tier::lookups));
+  out.push_back(PerTier("goldfinch_cache_hits_total", "Prefix-cache lookups served from this tier",
+                        kCounter, s, &Tier::hits));
+  out.push_back(PerTier("goldfinch_cache_hit_tokens_total",
+                        "Prompt tokens restored by hits served from this tier", kCounter, s,
+                        &Tier::hit_tokens));
+  MetricFamily misses =
+      NewFamily("goldfinch_cache_misses_total",
+                "Prefix-cache lookups that restored nothing, by reason", kCounter);
+  for (int r = 0; r < kNumCacheMissReasons; ++r) {
+    misses.metric.push_back(
+        Sample(kCounter, static_cast<double>(s.misses[static_cast<size_t>(r)]),
+               {{"reason", CacheMissReasonName(static_cast<CacheMissReason>(r))}}));
+  }
+  out.push_back(std::move(misses));
+  out.push_back(PerTier("goldfinch_cache_bytes", "Record bytes held by the tier", kGauge, s,
+                        &Tier::bytes_stored));
+  out.push_back(
+      PerTier("goldfinch_cache_entries", "Records held by the tier", kGauge, s, &Tier::entries));
+  out.push_back(PerTier("goldfinch_cache_read_bytes_total", "Record bytes read from the tier",
+                        kCounter, s, &Tier::bytes_read));
+  out.push_back(PerTier("goldfinch_cache_written_bytes_total", "Record bytes written to the tier",
+                        kCounter, s, &Tier::bytes_written));
+  out.push_back(PerTier("goldfinch_cache_evictions_total",
+                        "Records evicted from the tier to stay within its budget", kCounter, s,
+                        &Tier::evictions));
+  out.push_back(PerTier("goldfinch_cache_write_failures_total", "Failed record writes to the tier",
+                        kCounter, s, &Tier::write_failures));
+  out.push_back(PerTier("goldfinch_cache_corrupt_records_total",
+                        "Records that failed verification and were deleted", kCounter, s,
+                        &Tier::corrupt_deleted));
+  out.push_back(Single("goldfinch_cache_snapshots_stored_total", "Snapshot records stored",
+                       kCounter, static_cast<double>(s.snapshots_stored)));
+  out.push_back(Single("goldfinch_cache_segments_stored_total",
+                       "Compressed-row segment records stored", kCounter,
+                       static_cast<double>(s.segments_stored)));
+  out.push_back(Single("goldfinch_cache_store_failures_total", "Snapshot stores that failed",
+                       kCounter, static_cast<double>(s.store_failures)));
+  out.push_back(Single("goldfinch_cache_captures_dropped_total",
+                       "Snapshots not stored because the store queue was full", kCounter,
+                       static_cast<double>(engine_stats.captures_dropped)));
+  out.push_back(Single("goldfinch_cache_pending_store_bytes",
+                       "Bytes of captured snapshots waiting to be stored", kGauge,
+                       static_cast<double>(engine_stats.pending_store_bytes)));
+  out.push_back(RestoreHistogram(s));
+  out.push_back(Single("goldfinch_cache_rematerialized_tokens_total",
+                       "Attention K/V rows rebuilt after prefix-cache restores", kCounter,
+                       static_cast<double>(engine_stats.rematerialize_tokens)));
+  out.push_back(Single("goldfinch_cache_rematerialize_seconds_total",
+                       "Engine time spent rebuilding attention K/V after restores", kCounter,
+                       engine_stats.rematerialize_seconds));
+  out.push_back(Single("goldfinch_cache_row_bytes_per_token",
+                       "Stored compressed-row bytes per cached token (0 before the first segment)",
+                       kGauge, Ratio(s.segment_bytes, s.segment_tokens)));
+  out.push_back(Single("goldfinch_cache_bytes_per_token",
+                       "Stored bytes (row segments and snapshots) per cached token (0 before the "
+                       "first segment)",
+                       kGauge, Ratio(s.segment_bytes + s.snapshot_bytes, s.segment_tokens)));
+  return out;
 }
 
 }  // namespace
@@ -127,9 +266,16 @@ void ServerMetrics::ObserveRequestTokens(int64_t prompt_tokens, int64_t generati
 }
 
 std::string ServerMetrics::Serialize(const Engine* engine) {
+  if (engine == nullptr) return SerializeStats(nullptr, std::nullopt);
+  const EngineStats stats = engine->Stats();
+  return SerializeStats(&stats, engine->CacheStats());
+}
+
+std::string ServerMetrics::SerializeStats(const EngineStats* engine_stats,
+                                          const std::optional<EngineCacheStats>& cache) {
   std::lock_guard<std::mutex> lock(scrape_mu_);
-  if (engine != nullptr) {
-    const EngineStats stats = engine->Stats();
+  if (engine_stats != nullptr) {
+    const EngineStats& stats = *engine_stats;
     running_->Set(stats.running);
     waiting_->Set(stats.waiting);
     batch_sequences_->Set(stats.last_batch_sequences);
@@ -140,8 +286,12 @@ std::string ServerMetrics::Serialize(const Engine* engine) {
     steps_->Increment(Delta(stats.steps_total, last_.steps_total));
     last_ = stats;
   }
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (prometheus::MetricFamily& family : CacheFamilies(cache.value_or(EngineCacheStats{}))) {
+    families.push_back(std::move(family));
+  }
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(registry_->Collect());
+  return serializer.Serialize(families);
 }
 
 }  // namespace gf::server

@@ -5,10 +5,27 @@
 // counters, no per-request or per-user labels. Request-level series are observed by the server
 // as events happen (thread-safe: prometheus-cpp metrics are atomic / internally locked); engine
 // gauges and token counters are copied from Engine::Stats() at scrape time by Serialize().
+//
+// Prefix-cache series (goldfinch_cache_*) are rendered at scrape time straight from
+// Engine::CacheStats() (cumulative engine counters become Prometheus counters as they are; the
+// restore-time histogram is rebuilt from the stats' cumulative buckets). They are always
+// present, all labels from the start (tier = memory|disk; reason = no_entry, token_mismatch,
+// fingerprint_mismatch, corrupt, evicted, disabled), and read 0 while the model loads or when
+// the server runs without a prefix cache:
+//   counters  goldfinch_cache_{lookups,hits,hit_tokens,read_bytes,written_bytes,evictions,
+//             write_failures,corrupt_records}_total{tier}, goldfinch_cache_misses_total{reason},
+//             goldfinch_cache_{snapshots_stored,segments_stored,store_failures,captures_dropped,
+//             rematerialized_tokens,rematerialize_seconds}_total
+//   gauges    goldfinch_cache_bytes{tier}, goldfinch_cache_entries{tier},
+//             goldfinch_cache_pending_store_bytes, goldfinch_cache_row_bytes_per_token
+//             (segment bytes / segment tokens), goldfinch_cache_bytes_per_token ((segment +
+//             snapshot bytes) / segment tokens); the ratios are 0 until a segment is stored
+//   histogram goldfinch_cache_restore_seconds (a hit's read + decode, not the K/V rebuild)
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -50,6 +67,10 @@ class ServerMetrics {
   // The text exposition (format 0.0.4), with engine series refreshed from `engine` (may be null
   // while the model loads).
   std::string Serialize(const Engine* engine);
+  // The same from given values: `stats` null = engine series unchanged (model loading);
+  // `cache` nullopt = the cache series read 0.
+  std::string SerializeStats(const EngineStats* stats,
+                             const std::optional<EngineCacheStats>& cache);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

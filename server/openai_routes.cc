@@ -3,6 +3,7 @@
 #include <atomic>
 #include <ctime>
 
+#include "server/context_routes.h"
 #include "server/logging.h"
 #include "server/openai/chat_parser.h"
 #include "server/openai/completion_parser.h"
@@ -62,7 +63,7 @@ void LogDone(const RequestContext& context, const std::string& model, const Resp
   fields.method = "POST";
   fields.status = s.client_gone ? 499 : s.status;
   fields.prompt_tokens = s.prompt_tokens;
-  fields.cached_tokens = 0;
+  fields.cached_tokens = s.cached_tokens;
   fields.completion_tokens = s.completion_tokens;
   if (s.ttft_ms >= 0.0) fields.ttft_ms = s.ttft_ms;
   fields.duration_ms = s.duration_ms;
@@ -159,12 +160,17 @@ void OpenAiRoutes::Completions(const HttpRequest& request, const RequestContext&
     return;
   }
   CompletionRequest& req = std::get<CompletionRequest>(parsed);
+  req.base.cache = config_.cache_namespaces.OptionsFor(context.tenant, req.cache);
   ResponseSpec spec = NewSpec(ApiKind::kCompletion, "cmpl", config_.model.id, req.n, req.stream,
                               req.include_usage, context);
   spec.echo = req.echo;
   spec.logprobs = req.logprobs;
   std::vector<GenerateRequest> requests;
   for (const auto& prompt : req.prompts) AppendChoices(req.base, prompt, req.n, &requests);
+  if (auto error = ApplyContextField(*this, context, request.body, /*chat=*/false, &requests)) {
+    SendError(*error, *writer);
+    return;
+  }
   Launch(std::move(spec), std::move(requests), context, std::move(writer));
 }
 
@@ -177,12 +183,17 @@ void OpenAiRoutes::ChatCompletions(const HttpRequest& request, const RequestCont
     return;
   }
   ChatRequest& req = std::get<ChatRequest>(parsed);
+  req.base.cache = config_.cache_namespaces.OptionsFor(context.tenant, req.cache);
   ResponseSpec spec = NewSpec(ApiKind::kChat, "chatcmpl", config_.model.id, req.n, req.stream,
                               req.include_usage, context);
   spec.chat_logprobs = req.logprobs;
   spec.top_logprobs = req.top_logprobs;
   std::vector<GenerateRequest> requests;
   AppendChoices(req.base, req.prompt, req.n, &requests);
+  if (auto error = ApplyContextField(*this, context, request.body, /*chat=*/true, &requests)) {
+    SendError(*error, *writer);
+    return;
+  }
   Launch(std::move(spec), std::move(requests), context, std::move(writer));
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "engine/serving/engine.h"
+#include "server/cache_namespace.h"
 #include "server/http/http_types.h"
 #include "server/metrics.h"
 #include "server/openai/chat_template.h"
@@ -23,6 +24,8 @@
 #include "server/openai/request_parser.h"
 
 namespace gf::server {
+
+class ContextApi;
 
 // What a handler knows about the request besides the HTTP message.
 struct RequestContext {
@@ -40,6 +43,11 @@ struct ApiConfig {
   ApiLimits limits;
   std::chrono::duration<double> request_timeout{600.0};
   int64_t created = 0;  // unix seconds the model was loaded (the "created" of /v1/models)
+  // Prefix-cache namespaces (tenant salts); default: a random per-process secret.
+  CacheNamespaces cache_namespaces;
+  // The named-context API (server/context_api.h); null when the server has no prefix cache
+  // (the /v1/contexts routes and the `context` field then answer 503).
+  std::shared_ptr<ContextApi> contexts;
 };
 
 class OpenAiRoutes {

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <type_traits>
 
+#include "server/byte_count.h"
 #include "server/config_file.h"
 
 extern char** environ;
@@ -33,6 +35,7 @@ struct OptionSpec {
   const char* help;
 
   bool secret() const { return (flags & kOptSecret) != 0; }
+  bool byte_size() const { return (flags & kOptByteSize) != 0; }
 };
 
 std::string DashName(std::string_view field) {
@@ -130,6 +133,11 @@ Status CheckString(const OptionSpec& spec, const std::string& v) {
   return InvalidArgument(spec.name + " must be one of " + allowed + ", got '" + v + "'");
 }
 
+std::string ByteCountExpected(const OptionSpec& spec) {
+  return spec.name + " must be a byte count (an integer, optionally followed by KiB, MiB, GiB, " +
+         "TiB, KB, MB, GB or TB)";
+}
+
 Status SetInt(ServeOptions& o, const OptionSpec& spec, std::int64_t v) {
   GF_RETURN_IF_ERROR(CheckRange(spec, static_cast<double>(v), std::to_string(v)));
   if (auto* f = std::get_if<int ServeOptions::*>(&spec.field)) {
@@ -179,6 +187,11 @@ Status SetFromText(ServeOptions& o, const OptionSpec& spec, std::string_view tex
     o.*std::get<bool ServeOptions::*>(spec.field) = v;
     return Status::Ok();
   }
+  if (spec.byte_size()) {
+    const std::optional<std::int64_t> v = ParseByteCount(text);
+    if (!v.has_value()) return InvalidArgument(ByteCountExpected(spec) + ", got " + shown);
+    return SetInt(o, spec, *v);
+  }
   if (std::holds_alternative<int ServeOptions::*>(spec.field) ||
       std::holds_alternative<std::int64_t ServeOptions::*>(spec.field)) {
     std::string_view t = text;
@@ -226,7 +239,16 @@ Status SetFromConfig(ServeOptions& o, const OptionSpec& spec, const ConfigValue&
   }
   if (std::holds_alternative<int ServeOptions::*>(spec.field) ||
       std::holds_alternative<std::int64_t ServeOptions::*>(spec.field)) {
-    if (!std::holds_alternative<std::int64_t>(value)) return mismatch("an integer");
+    if (const auto* text = std::get_if<std::string>(&value); text != nullptr && spec.byte_size()) {
+      const std::optional<std::int64_t> v = ParseByteCount(*text);
+      if (!v.has_value()) {
+        return InvalidArgument(ByteCountExpected(spec) + ", got '" + *text + "'");
+      }
+      return SetInt(o, spec, *v);
+    }
+    if (!std::holds_alternative<std::int64_t>(value)) {
+      return mismatch(spec.byte_size() ? "an integer or a size string (\"1GiB\")" : "an integer");
+    }
     return SetInt(o, spec, std::get<std::int64_t>(value));
   }
   if (std::holds_alternative<double ServeOptions::*>(spec.field)) {
@@ -378,7 +400,7 @@ std::string TypePlaceholder(const OptionSpec& spec) {
       return "[=true|false]";
     case 1:
     case 2:
-      return "INT";
+      return spec.byte_size() ? "BYTES" : "INT";
     case 3:
       return "SECONDS";
     case 4:
@@ -457,7 +479,8 @@ StatusOr<ServeOptions> ParseServeOptions(const std::vector<std::string>& args,
   if (o.help_requested || o.print_config_template) return o;
 
   std::vector<TextAssignment> from_env;
-  std::set<std::string> known_env;
+  // GOLDFINCH_* variables that are read elsewhere, not options (so not "unknown").
+  std::set<std::string> known_env = {"GOLDFINCH_MODEL_DIR", "GOLDFINCH_CACHE_FAULT_DELAY_MS"};
   for (const OptionSpec& spec : Specs()) {
     known_env.insert(spec.env);
     const auto it = env.find(spec.env);
@@ -528,6 +551,7 @@ std::string HelpText() {
         details += "; range " + std::string((spec.flags & kOptMinExclusive) ? "(" : "[") +
                    FormatBound(spec, spec.lo) + ", " + FormatBound(spec, spec.hi) + "]";
       }
+      if (spec.byte_size()) details += "; suffixes KiB, MiB, GiB, TiB, KB, MB, GB, TB";
       details += "; env " + spec.env + ".";
       out += Wrap(details, "      ", 100);
     }

@@ -15,7 +15,8 @@
 //   GOLDFINCH_PORT: ...", "config file line 7: unknown key 'prot' (in /etc/g.toml)").
 //   Unknown GOLDFINCH_* environment variables are not errors (other tools share the prefix); they
 //   are reported in ServeOptions::warnings. Empty environment values count as unset.
-// - Units: every *-timeout and *-interval is in seconds (double); *-bytes are bytes.
+// - Units: every *-timeout and *-interval is in seconds (double); *-bytes are bytes and also
+//   accept unit suffixes (kOptByteSize); cache-snapshot-interval and cache-min-tokens are tokens.
 // - Pure functions; no I/O except reading the config file. Thread-safe.
 #pragma once
 
@@ -36,6 +37,10 @@ inline constexpr unsigned kOptSecret = 1;        // value never printed: "<redac
 inline constexpr unsigned kOptMinExclusive = 2;  // value must be > min (not >= min)
 inline constexpr unsigned kOptNotInFile = 4;     // cannot be set from the config file
 inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be empty
+// A byte count: flags/env also accept a unit suffix (KiB, MiB, GiB, TiB = powers of 1024;
+// KB, MB, GB, TB = powers of 1000; "1GiB" or "1 GiB"); the config file an integer or such a
+// string ("1GiB").
+inline constexpr unsigned kOptByteSize = 16;
 
 // X(field, type, default, group, min, max, flags, choices, help)
 //   min/max: inclusive range for numbers (ignored for other types);
@@ -60,7 +65,7 @@ inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be em
     "I/O threads serving HTTP connections")                                                      \
   X(grpc_port, int, 50051, "gRPC", 0, 65535, kOptNone, nullptr,                                  \
     "TCP port of the gRPC API (goldfinch.v1.Inference, health, reflection) on --host; 0 = off")  \
-  X(grpc_max_message_bytes, std::int64_t, 16777216, "gRPC", 1, 2147483647, kOptNone, nullptr,    \
+  X(grpc_max_message_bytes, std::int64_t, 16777216, "gRPC", 1, 2147483647, kOptByteSize, nullptr,\
     "Largest gRPC message received or sent, in bytes")                                           \
   X(grpc_keepalive_time, double, 7200.0, "gRPC", 0, 1e7, kOptMinExclusive, nullptr,              \
     "Seconds between the server's keepalive pings on an idle gRPC connection")                   \
@@ -84,15 +89,15 @@ inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be em
     "Most prompt tokens of one sequence prefilled in one step")                                  \
   X(max_tokens_cap, int, 0, "Limits", 0, 16777216, kOptNone, nullptr,                            \
     "Server cap on a request's max_tokens; 0 = none")                                            \
-  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptNone, nullptr,       \
+  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptByteSize, nullptr,   \
     "Largest request body accepted, in bytes")                                                   \
-  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptNone, nullptr,             \
+  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptByteSize, nullptr,         \
     "Largest request header block accepted, in bytes")                                           \
   X(max_json_depth, int, 64, "Limits", 1, 10000, kOptNone, nullptr,                              \
     "Deepest JSON nesting accepted in a request body")                                           \
   X(max_n, int, 8, "Limits", 1, 128, kOptNone, nullptr,                                          \
     "Largest 'n' (choices per request) accepted")                                                \
-  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptNone, nullptr,   \
+  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptByteSize, nullptr,\
     "Outbound buffer per stream, in bytes; a client that falls this far behind is cut off")      \
   X(request_timeout, double, 600.0, "Timeouts", 0, 1e7, kOptMinExclusive, nullptr,               \
     "Longest a request may run (queueing included), in seconds")                                 \
@@ -104,6 +109,25 @@ inline constexpr unsigned kOptNonEmpty = 8;      // a string that must not be em
     "Seconds between ':' keep-alive comments on a quiet stream")                                 \
   X(shutdown_timeout, double, 30.0, "Timeouts", 0, 1e6, kOptNone, nullptr,                       \
     "On SIGTERM, seconds to let running requests finish before they are cancelled")              \
+  X(cache, bool, true, "Prefix cache", 0, 0, kOptNone, nullptr,                                  \
+    "Reuse the model state of repeated prompt prefixes across requests (memory tier, plus a disk " \
+    "tier unless cache-dir is none); false = no prefix cache")                                    \
+  X(cache_dir, std::string, "", "Prefix cache", 0, 0, kOptNone, nullptr,                         \
+    "Directory of the disk tier; empty = ${XDG_CACHE_HOME:-$HOME/.cache}/goldfinch/prefix-cache; " \
+    "none = memory tier only. One server per directory; if it is in use or not writable the "     \
+    "server runs memory-only")                                                                    \
+  X(cache_memory_bytes, std::int64_t, 1073741824, "Prefix cache", 0, 1099511627776.0,            \
+    kOptByteSize, nullptr, "Byte budget of the memory tier; 0 = no memory tier")                 \
+  X(cache_disk_bytes, std::int64_t, 17179869184, "Prefix cache", 0, 1125899906842624.0,          \
+    kOptByteSize, nullptr, "Byte budget of the disk tier; 0 = no disk tier")                     \
+  X(cache_secret, std::string, "", "Prefix cache", 0, 0, kOptSecret, nullptr,                    \
+    "Key (at least 16 bytes) of the per-tenant cache namespaces; empty = <cache-dir>/secret, "    \
+    "created on first start (random per process when memory-only). Prefer "                      \
+    "GOLDFINCH_CACHE_SECRET over argv")                                                           \
+  X(cache_snapshot_interval, int, 2048, "Prefix cache", 1, 16777216, kOptNone, nullptr,          \
+    "Inside long prompts, store a snapshot every this many tokens")                               \
+  X(cache_min_tokens, int, 32, "Prefix cache", 1, 16777216, kOptNone, nullptr,                   \
+    "Shortest prefix, in tokens, worth storing (shorter ones are recomputed)")                    \
   X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                     \
     "Log format: text (human readable) or json (one JSON object per line)")                      \
   X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",    \

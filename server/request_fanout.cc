@@ -144,6 +144,7 @@ void ResponseGroup::Process(size_t index, GenerateEvent& event) {
       ResponseSummary summary;
       summary.status = 499;
       summary.prompt_tokens = usage.prompt_tokens;
+      summary.cached_tokens = usage.cached_tokens;
       summary.completion_tokens = usage.completion_tokens;
       summary.client_gone = true;
       summary.finish_reason = "cancelled";
@@ -209,20 +210,33 @@ void ResponseGroup::StreamEvent(size_t index, Choice& choice, const GenerateEven
   }
 }
 
-UsageCounts ResponseGroup::Usage() const {
-  // Choices of one prompt are adjacent (index = prompt * n + i); each prompt counts once, like
-  // OpenAI and vLLM do for n > 1.
+UsageCounts CombineUsage(std::span<const ChoiceTokens> choices, int n) {
   UsageCounts usage;
-  const size_t n = static_cast<size_t>(std::max(spec_.n, 1));
-  for (size_t i = 0; i < choices_.size(); ++i) {
-    const Choice& choice = choices_[i];
-    usage.completion_tokens += static_cast<int64_t>(choice.result.tokens.size());
-    if (i % n == 0) {
+  const size_t per_prompt = static_cast<size_t>(std::max(n, 1));
+  int64_t prompt_cached = 0;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceTokens& choice = choices[i];
+    usage.completion_tokens += choice.completion_tokens;
+    if (i % per_prompt == 0) {
       usage.prompt_tokens += choice.prompt_tokens;
-      usage.cached_tokens += choice.cached_tokens;
+      prompt_cached = 0;
+    }
+    prompt_cached = std::max(prompt_cached, choice.cached_tokens);
+    if (i % per_prompt == per_prompt - 1 || i + 1 == choices.size()) {
+      usage.cached_tokens += prompt_cached;
     }
   }
   return usage;
+}
+
+UsageCounts ResponseGroup::Usage() const {
+  std::vector<ChoiceTokens> tokens;
+  tokens.reserve(choices_.size());
+  for (const Choice& choice : choices_) {
+    tokens.push_back({choice.prompt_tokens, choice.cached_tokens,
+                      static_cast<int64_t>(choice.result.tokens.size())});
+  }
+  return CombineUsage(tokens, spec_.n);
 }
 
 void ResponseGroup::Complete() {
@@ -230,6 +244,7 @@ void ResponseGroup::Complete() {
   ResponseSummary summary;
   summary.status = 200;
   summary.prompt_tokens = usage.prompt_tokens;
+  summary.cached_tokens = usage.cached_tokens;
   summary.completion_tokens = usage.completion_tokens;
   summary.ttft_ms = ttft_ms_;
   summary.finish_reason =
@@ -265,6 +280,7 @@ void ResponseGroup::Fail(const Status& status) {
   ResponseSummary summary;
   summary.status = error.http_status;
   summary.prompt_tokens = usage.prompt_tokens;
+  summary.cached_tokens = usage.cached_tokens;
   summary.completion_tokens = usage.completion_tokens;
   summary.error_type = error.type;
   summary.ttft_ms = ttft_ms_;

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,7 @@ struct ResponseSpec {
 struct ResponseSummary {
   int status = 200;
   int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;  // as in usage: each prompt's reused tokens once
   int64_t completion_tokens = 0;
   double ttft_ms = -1.0;
   double duration_ms = 0.0;
@@ -64,6 +66,20 @@ struct ResponseSummary {
   std::string error_type;
   bool client_gone = false;
 };
+
+// One choice's token counts, for CombineUsage.
+struct ChoiceTokens {
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
+// The usage of a response whose choices come n per prompt, adjacent (index = prompt * n + i):
+// completion tokens summed over all choices; each prompt's prompt_tokens counted once (OpenAI's
+// and vLLM's rule for n > 1); each prompt's cached_tokens counted once as the most any of its
+// choices reused (they may differ: one choice can hit a snapshot another just stored), so
+// cached_tokens <= prompt_tokens always holds.
+UsageCounts CombineUsage(std::span<const ChoiceTokens> choices, int n);
 
 class ResponseGroup : public std::enable_shared_from_this<ResponseGroup> {
  public:

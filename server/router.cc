@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "server/context_routes.h"
 #include "server/logging.h"
 #include "server/openai/api_error.h"
 #include "server/request_id.h"
@@ -86,7 +87,7 @@ std::string RoutePattern(std::string_view path) {
     if (path == route) return std::string(route);
   }
   if (path.substr(0, kModelsPrefix.size()) == kModelsPrefix) return "/v1/models/{id}";
-  return "other";
+  return ContextRoutePattern(path);
 }
 
 void SendJson(ResponseWriter& writer, int status, std::string body) {
@@ -168,7 +169,7 @@ void Router::Dispatch(const HttpRequest& request, const RequestContext& context,
   }
   const bool is_api = path == "/v1/models" || path.rfind(std::string(kModelsPrefix), 0) == 0 ||
                       path == "/v1/completions" || path == "/v1/chat/completions" ||
-                      path == "/tokenize" || path == "/detokenize";
+                      path == "/tokenize" || path == "/detokenize" || IsContextPath(path);
   if (!is_api) {
     ApiError error = InvalidRequest("", "Unknown route: " + method + " " + path);
     error.http_status = 404;
@@ -197,6 +198,8 @@ void Router::Dispatch(const HttpRequest& request, const RequestContext& context,
     if (expect("POST")) routes->Tokenize(request, writer);
   } else if (path == "/detokenize") {
     if (expect("POST")) routes->Detokenize(request, writer);
+  } else if (IsContextPath(path)) {
+    HandleContextRequest(*routes, metrics_, request, context, writer);
   }
 }
 

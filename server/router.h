@@ -7,8 +7,8 @@
 //
 // Routes: GET /health (liveness), GET /ready (readiness), GET /metrics, GET /v1/models,
 // GET /v1/models/{id}, POST /v1/completions, POST /v1/chat/completions, POST /tokenize,
-// POST /detokenize. Unknown path -> 404, known path with another method -> 405 (both as OpenAI
-// error objects).
+// POST /detokenize, and the context routes under /v1/contexts (server/context_routes.h).
+// Unknown path -> 404, known path with another method -> 405 (both as OpenAI error objects).
 // Threads: Handle runs on HTTP I/O threads; ServerState is read atomically.
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -16,6 +17,8 @@
 #include "engine/serving/engine.h"
 #include "kernels/kernels.h"
 #include "server/auth.h"
+#include "server/cache_setup.h"
+#include "server/context_api.h"
 #ifdef GF_HAVE_GRPC
 #include "server/grpc/grpc_server.h"
 #endif
@@ -63,6 +66,37 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const ModelConfig& config,
   return MakeTokenizer("world", (std::filesystem::path(dir) / config.tokenizer_file).string());
 }
 
+// The prefix cache (--cache): its store, its namespaces into `api`, the PrefixCache into
+// `engine_options`. Fallbacks (disk tier unusable) are logged, never fatal.
+Status SetUpCache(const ServeOptions& options, const GoldFinchModel& model,
+                  const Tokenizer& tokenizer, EngineOptions& engine_options, ApiConfig& api) {
+  if (!options.cache) {
+    LogInfo("prefix cache: off (--cache=false)");
+    return Status::Ok();
+  }
+  const CacheStoreConfig config =
+      CacheStoreConfigFrom(options, std::getenv("XDG_CACHE_HOME"), std::getenv("HOME"));
+  auto setup = OpenCacheStore(config);
+  if (!setup.ok()) return setup.status().WithContext("prefix cache");
+  for (const std::string& line : setup->info) LogInfo(line);
+  for (const std::string& line : setup->warnings) LogWarn(line);
+  api.cache_namespaces = setup->namespaces;
+  if (setup->store == nullptr) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  GF_ASSIGN_OR_RETURN(engine_options.prefix_cache,
+                      MakePrefixCache(std::move(setup->store), model, tokenizer, options));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char took[32];
+  std::snprintf(took, sizeof(took), "%.2f", seconds);
+  LogInfo("prefix cache: on (snapshot every " + std::to_string(options.cache_snapshot_interval) +
+          " tokens, min " + std::to_string(options.cache_min_tokens) +
+          " tokens; model fingerprint in " + took + " s)");
+  // Named contexts (server/context_api.h), persisted beside the disk tier when there is one.
+  api.contexts = OpenContextApi(engine_options.prefix_cache, setup->disk_dir);
+  return Status::Ok();
+}
+
 StatusOr<LoadedServing> LoadServing(const ServeOptions& options, ServerMetrics& metrics) {
   if (options.threads > 0) kernels::SetNumThreads(options.threads);
   std::string dir = options.model;
@@ -87,11 +121,12 @@ StatusOr<LoadedServing> LoadServing(const ServeOptions& options, ServerMetrics& 
   engine_options.scheduler.token_budget = std::max(options.step_token_budget, options.max_running);
   engine_options.scheduler.max_prefill_chunk = options.prefill_chunk;
   engine_options.max_model_len = options.max_model_len;
+  ApiConfig api;
+  GF_RETURN_IF_ERROR(SetUpCache(options, **model, *tokenizer, engine_options, api));
   LoadedServing loaded;
   GF_ASSIGN_OR_RETURN(loaded.engine,
                       Engine::Create(std::move(*model), std::move(tokenizer), engine_options));
 
-  ApiConfig api;
   api.model.id = options.served_model_name.empty() ? config.name : options.served_model_name;
   api.model.vocab_size = config.vocab_size;
   api.model.max_model_len = loaded.engine->max_model_len();

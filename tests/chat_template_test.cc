@@ -90,6 +90,44 @@ TEST(ChatTemplateTest, ScaffoldingMayUseControlTokens) {
   EXPECT_EQ(chat->Render(messages, *tokenizer), expected);
 }
 
+TEST(ChatTemplateTest, RenderReportsWhereEachMessageEnds) {
+  const auto tokenizer = ByteTokenizer();
+  const ChatTemplate chat;
+  const std::vector<ChatMessage> messages = {{ChatRole::kSystem, "Be nice."},
+                                             {ChatRole::kUser, "Hi!"},
+                                             {ChatRole::kAssistant, "  Hello. \n"}};
+  const RenderedChat rendered = chat.RenderWithBoundaries(messages, *tokenizer);
+  EXPECT_EQ(rendered.ids, chat.Render(messages, *tokenizer));
+  // "System: Be nice.\n\n" = 18, "User: Hi!\n\n" = 11, "Assistant: Hello.\n\n" = 19 (the
+  // content is normalised before it is counted), then "Assistant:".
+  EXPECT_EQ(rendered.message_ends, (std::vector<int64_t>{18, 29, 48}));
+  EXPECT_EQ(rendered.ids.size(), 58u);
+  const std::vector<TokenId> head(rendered.ids.begin(), rendered.ids.begin() + 29);
+  EXPECT_EQ(head, Ids("System: Be nice.\n\nUser: Hi!\n\n"));
+  const RenderedChat bare = chat.RenderWithBoundaries(messages, *tokenizer, false);
+  EXPECT_EQ(bare.message_ends, rendered.message_ends);
+  EXPECT_EQ(bare.ids.size(), 48u);
+  EXPECT_TRUE(chat.RenderWithBoundaries({}, *tokenizer).message_ends.empty());
+
+  // Offsets count tokens, not bytes: here the prefix's "<|endoftext|>" is one token.
+  auto custom = ChatTemplate::FromJson(
+      R"({"roles":{"user":{"prefix":"<|endoftext|>U:","suffix":"|"}},"generation_prompt":"A:"})");
+  ASSERT_TRUE(custom.ok());
+  const std::vector<ChatMessage> two = {{ChatRole::kUser, "ab"}, {ChatRole::kUser, "c"}};
+  EXPECT_EQ(custom->RenderWithBoundaries(two, *tokenizer).message_ends,
+            (std::vector<int64_t>{6, 11}));
+}
+
+TEST(ChatTemplateTest, SnapshotHintsAreTheBoundariesAndTheMarks) {
+  RenderedChat rendered;
+  rendered.message_ends = {5, 5, 9, 14};  // an empty message ends where the previous one did
+  std::vector<ChatMessage> messages(4);
+  EXPECT_EQ(ChatSnapshotHints(messages, rendered), (std::vector<int64_t>{5, 9, 14}));
+  messages[2].cache_marker = true;
+  EXPECT_EQ(ChatSnapshotHints(messages, rendered), (std::vector<int64_t>{5, 9, 14}));
+  EXPECT_TRUE(ChatSnapshotHints({}, RenderedChat{}).empty());
+}
+
 TEST(ChatTemplateTest, LoadWithoutFileIsTheDefault) {
   const std::string dir = gf::testing::MakeTempDir("chat_template_none");
   auto loaded = ChatTemplate::Load(dir);

@@ -244,5 +244,107 @@ TEST_F(GrpcRequestTest, SameAsChatCompletions) {
   }
 }
 
+// The cache fields: accepted or rejected alike, converted to the same CacheRequestFields and so
+// to the same engine cache options (same namespace for the same tenant and salt).
+void ExpectSameCacheFields(const CacheRequestFields& http, const CacheRequestFields& grpc) {
+  EXPECT_EQ(http.cache_prompt, grpc.cache_prompt);
+  EXPECT_EQ(http.cache_salt, grpc.cache_salt);
+  EXPECT_EQ(http.snapshot_hints, grpc.snapshot_hints);
+  auto namespaces = CacheNamespaces::FromSecret("equivalence-test-secret");
+  ASSERT_TRUE(namespaces.ok());
+  const RequestCacheOptions a = namespaces->OptionsFor("tenant", http);
+  const RequestCacheOptions b = namespaces->OptionsFor("tenant", grpc);
+  EXPECT_EQ(a.enabled, b.enabled);
+  EXPECT_EQ(a.salt_hash, b.salt_hash);
+  EXPECT_EQ(a.snapshot_hints, b.snapshot_hints);
+}
+
+std::vector<EquivalentCase> CacheCases() {
+  std::vector<EquivalentCase> cases;
+  cases.push_back({"no cache fields", "", nullptr});
+  for (const bool on : {false, true}) {
+    cases.push_back({std::string("cache_prompt ") + (on ? "true" : "false"),
+                     std::string("\"cache_prompt\":") + (on ? "true" : "false"),
+                     [=](pb::GenerateRequest* r) { r->set_cache_prompt(on); }});
+  }
+  for (const size_t size : {size_t{0}, size_t{1}, size_t{256}, size_t{257}}) {
+    const std::string salt(size, 'q');
+    cases.push_back({"cache_salt of " + std::to_string(size), "\"cache_salt\":\"" + salt + "\"",
+                     [=](pb::GenerateRequest* r) { r->set_cache_salt(salt); }});
+  }
+  cases.push_back({"both", R"("cache_prompt":false,"cache_salt":"team")",
+                   [](pb::GenerateRequest* r) {
+                     r->set_cache_prompt(false);
+                     r->set_cache_salt("team");
+                   }});
+  return cases;
+}
+
+TEST_F(GrpcRequestTest, CacheFieldsSameAsCompletions) {
+  for (const EquivalentCase& c : CacheCases()) {
+    SCOPED_TRACE(c.name);
+    const auto http = Completion(CompletionBody(c.json));
+    const auto grpc = Convert(TextRequest(c.mutate));
+    if (std::holds_alternative<ApiError>(http)) {
+      EXPECT_EQ(std::get<ApiError>(http).param, "cache_salt");
+      ASSERT_FALSE(grpc.ok());
+      EXPECT_EQ(grpc.status().message().rfind("cache_salt: ", 0), 0u);
+      continue;
+    }
+    ASSERT_TRUE(grpc.ok()) << grpc.status().message();
+    ExpectSameCacheFields(std::get<CompletionRequest>(http).cache, grpc->cache);
+  }
+}
+
+TEST_F(GrpcRequestTest, CacheFieldsAndMarkersSameAsChatCompletions) {
+  std::vector<EquivalentCase> cases = CacheCases();
+  const auto conversation = [](std::vector<bool> markers) {
+    return [=](pb::GenerateRequest* r) {
+      r->mutable_chat()->Clear();
+      AddMessage(r, "system", "s");
+      AddMessage(r, "user", "question");
+      AddMessage(r, "assistant", "answer");
+      for (size_t i = 0; i < markers.size(); ++i) {
+        r->mutable_chat()->mutable_messages(static_cast<int>(i))->set_cache_marker(markers[i]);
+      }
+    };
+  };
+  const std::string mark = R"(,"cache_control":{"type":"ephemeral"})";
+  const auto messages = [&](std::vector<bool> markers) {
+    std::string json = "\"messages\":[";
+    const char* parts[] = {R"({"role":"system","content":"s")",
+                           R"({"role":"user","content":"question")",
+                           R"({"role":"assistant","content":"answer")"};
+    for (size_t i = 0; i < 3; ++i) {
+      if (i > 0) json += ",";
+      json += std::string(parts[i]) + (i < markers.size() && markers[i] ? mark : "") + "}";
+    }
+    return json + "]";
+  };
+  cases.push_back({"three messages", messages({}), conversation({})});
+  cases.push_back({"marked user message", messages({false, true}), conversation({false, true})});
+  cases.push_back(
+      {"all marked", messages({true, true, true}), conversation({true, true, true})});
+  for (const EquivalentCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto http = Chat(ChatBody(c.json));
+    pb::GenerateRequest in;
+    AddMessage(&in, "user", "hi");
+    if (c.mutate) c.mutate(&in);
+    const auto grpc = Convert(in);
+    if (std::holds_alternative<ApiError>(http)) {
+      EXPECT_EQ(std::get<ApiError>(http).param, "cache_salt");
+      ASSERT_FALSE(grpc.ok());
+      EXPECT_EQ(grpc.status().message().rfind("cache_salt: ", 0), 0u);
+      continue;
+    }
+    ASSERT_TRUE(grpc.ok()) << grpc.status().message();
+    const ChatRequest& request = std::get<ChatRequest>(http);
+    EXPECT_EQ(request.prompt, grpc->request.prompt);
+    EXPECT_FALSE(request.cache.snapshot_hints.empty());
+    ExpectSameCacheFields(request.cache, grpc->cache);
+  }
+}
+
 }  // namespace
 }  // namespace gf::server

@@ -341,6 +341,44 @@ TEST_F(GrpcRequestTest, ChatRendersWithTheTemplate) {
   EXPECT_EQ(explicit_max->request.max_tokens, 1);
 }
 
+TEST_F(GrpcRequestTest, CacheFields) {
+  const auto plain = Convert(TextRequest());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->cache.cache_prompt);
+  EXPECT_FALSE(plain->cache.cache_salt.has_value());
+  EXPECT_TRUE(plain->cache.snapshot_hints.empty());
+
+  const auto set = Convert(TextRequest([](pb::GenerateRequest* r) {
+    r->set_cache_prompt(false);
+    r->set_cache_salt(std::string(256, 'z'));
+  }));
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_FALSE(set->cache.cache_prompt);
+  EXPECT_EQ(set->cache.cache_salt, std::optional<std::string>(std::string(256, 'z')));
+  const auto explicit_true =
+      Convert(TextRequest([](pb::GenerateRequest* r) { r->set_cache_prompt(true); }));
+  ASSERT_TRUE(explicit_true.ok());
+  EXPECT_TRUE(explicit_true->cache.cache_prompt);
+
+  for (const size_t size : {size_t{0}, size_t{257}}) {
+    const auto bad = Convert(
+        TextRequest([&](pb::GenerateRequest* r) { r->set_cache_salt(std::string(size, 'z')); }));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(bad.status().message(), "cache_salt: must be 1-256 bytes, got " + std::to_string(size));
+  }
+
+  // Chat: every message end is a hint; a marker is accepted. "User: a\n\n" = 9 tokens,
+  // "Assistant: bc\n\n" = 15.
+  pb::GenerateRequest chat;
+  AddMessage(&chat, "user", "a");
+  AddMessage(&chat, "assistant", "bc");
+  chat.mutable_chat()->mutable_messages(1)->set_cache_marker(true);
+  const auto hinted = Convert(chat);
+  ASSERT_TRUE(hinted.ok()) << hinted.status().message();
+  EXPECT_EQ(hinted->cache.snapshot_hints, (std::vector<int64_t>{9, 24}));
+}
+
 TEST_F(GrpcRequestTest, TokenizeAndDetokenize) {
   pb::TokenizeRequest tokenize;
   tokenize.set_text("a<|endoftext|>");

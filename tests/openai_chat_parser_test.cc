@@ -133,6 +133,66 @@ TEST_F(OpenAiParserTest, ChatRendersTheTemplate) {
   EXPECT_TRUE(r.base.prompt.empty());
 }
 
+TEST_F(OpenAiParserTest, ChatCacheFieldsAndSnapshotHints) {
+  model_.max_model_len = 128;
+  // "System: Be brief.\n\n" = 19 bytes, "User: Hi\n\n" = 10, "Assistant: Hello.\n\n" = 19.
+  const std::string messages = R"("messages":[
+      {"role":"system","content":"Be brief."},
+      {"role":"user","content":"Hi","cache_control":{"type":"ephemeral"}},
+      {"role":"assistant","content":"Hello.","cache_control":null}])";
+  const auto result = Chat(R"({"model":"gf-test",)" + messages + "}");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(result));
+  const ChatRequest& r = std::get<ChatRequest>(result);
+  EXPECT_EQ(r.prompt, Ids("System: Be brief.\n\nUser: Hi\n\nAssistant: Hello.\n\nAssistant:"));
+  EXPECT_TRUE(r.cache.cache_prompt);
+  EXPECT_FALSE(r.cache.cache_salt.has_value());
+  EXPECT_EQ(r.cache.snapshot_hints, (std::vector<int64_t>{19, 29, 48}));
+
+  const auto opted_out = Chat(R"({"model":"gf-test",)" + messages +
+                              R"(,"cache_prompt":false,"cache_salt":"s"})");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(opted_out));
+  EXPECT_FALSE(std::get<ChatRequest>(opted_out).cache.cache_prompt);
+  EXPECT_EQ(std::get<ChatRequest>(opted_out).cache.cache_salt, std::optional<std::string>("s"));
+  EXPECT_EQ(std::get<ChatRequest>(opted_out).cache.snapshot_hints,
+            (std::vector<int64_t>{19, 29, 48}));
+
+  // Anthropic's optional ttl is accepted (and ignored).
+  const auto ttl = Chat(
+      R"({"model":"gf-test","messages":[{"role":"user","content":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]})");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(ttl));
+  EXPECT_EQ(std::get<ChatRequest>(ttl).cache.snapshot_hints, (std::vector<int64_t>{9}));
+
+  const auto with = [](const std::string& control) {
+    return R"({"model":"gf-test","messages":[{"role":"user","content":"a"},)"
+           R"({"role":"user","content":"b","cache_control":)" +
+           control + "}]}";
+  };
+  const std::string param = "messages[1].cache_control";
+  const std::vector<ErrorCase> cases = {
+      {"string", with(R"("ephemeral")"), 400, kBad, param, ""},
+      {"true", with("true"), 400, kBad, param, ""},
+      {"array", with(R"([{"type":"ephemeral"}])"), 400, kBad, param, ""},
+      {"no type", with("{}"), 400, kBad, param, ""},
+      {"other type", with(R"({"type":"persistent"})"), 400, kBad, param, ""},
+      {"type not a string", with(R"({"type":1})"), 400, kBad, param, ""},
+      {"extra key", with(R"({"type":"ephemeral","scope":"global"})"), 400, kBad, param, ""},
+      {"ttl number", with(R"({"type":"ephemeral","ttl":300})"), 400, kBad, param, ""},
+      {"salt empty", ChatBody(R"("cache_salt":"")"), 400, kBad, "cache_salt", ""},
+      {"salt too long", ChatBody("\"cache_salt\":\"" + std::string(257, 'x') + "\""), 400, kBad,
+       "cache_salt", ""},
+      {"cache_prompt string", ChatBody(R"("cache_prompt":"false")"), 400, kBad, "cache_prompt",
+       ""},
+  };
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto bad = Chat(c.body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(bad));
+    ExpectError(std::get<ApiError>(bad), c);
+  }
+  EXPECT_EQ(std::get<ApiError>(Chat(with("{}"))).message,
+            "'messages[1].cache_control' must be {\"type\": \"ephemeral\"}.");
+}
+
 TEST_F(OpenAiParserTest, ChatMaxTokensAndLogprobs) {
   // max_completion_tokens wins over the deprecated max_tokens.
   const auto both = Chat(ChatBody(R"("max_completion_tokens":3,"max_tokens":9)"));

@@ -241,6 +241,52 @@ TEST_F(OpenAiParserTest, CompletionDefaults) {
   EXPECT_TRUE(r.base.sampling.Validate(model_.vocab_size).ok());
 }
 
+TEST_F(OpenAiParserTest, CompletionCacheFields) {
+  const auto plain = Completion(CompletionBody(""));
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(plain));
+  const CacheRequestFields& defaults = std::get<CompletionRequest>(plain).cache;
+  EXPECT_TRUE(defaults.cache_prompt);
+  EXPECT_FALSE(defaults.cache_salt.has_value());
+  EXPECT_TRUE(defaults.snapshot_hints.empty());  // completions have no message boundaries
+
+  const auto set = Completion(CompletionBody(R"("cache_prompt":false,"cache_salt":"team-7")"));
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(set));
+  const CacheRequestFields& fields = std::get<CompletionRequest>(set).cache;
+  EXPECT_FALSE(fields.cache_prompt);
+  EXPECT_EQ(fields.cache_salt, std::optional<std::string>("team-7"));
+  EXPECT_TRUE(std::get<CompletionRequest>(set).base.cache.enabled);  // the route fills base.cache
+
+  const auto nulls = Completion(CompletionBody(R"("cache_prompt":null,"cache_salt":null)"));
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(nulls));
+  EXPECT_TRUE(std::get<CompletionRequest>(nulls).cache.cache_prompt);
+  EXPECT_FALSE(std::get<CompletionRequest>(nulls).cache.cache_salt.has_value());
+
+  const auto longest =
+      Completion(CompletionBody("\"cache_salt\":\"" + std::string(256, 's') + "\""));
+  ASSERT_TRUE(std::holds_alternative<CompletionRequest>(longest));
+  EXPECT_EQ(std::get<CompletionRequest>(longest).cache.cache_salt->size(), 256u);
+
+  const std::vector<ErrorCase> cases = {
+      {"empty salt", CompletionBody(R"("cache_salt":"")"), 400, kBad, "cache_salt", ""},
+      {"257-byte salt", CompletionBody("\"cache_salt\":\"" + std::string(257, 's') + "\""), 400,
+       kBad, "cache_salt", ""},
+      {"salt number", CompletionBody(R"("cache_salt":7)"), 400, kBad, "cache_salt", ""},
+      {"salt object", CompletionBody(R"("cache_salt":{"a":1})"), 400, kBad, "cache_salt", ""},
+      {"cache_prompt string", CompletionBody(R"("cache_prompt":"no")"), 400, kBad, "cache_prompt",
+       ""},
+      {"cache_prompt number", CompletionBody(R"("cache_prompt":0)"), 400, kBad, "cache_prompt",
+       ""},
+  };
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto result = Completion(c.body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(result));
+    ExpectError(std::get<ApiError>(result), c);
+  }
+  const auto empty = Completion(CompletionBody(R"("cache_salt":"")"));
+  EXPECT_EQ(std::get<ApiError>(empty).message, "'cache_salt' must be 1-256 bytes, got 0.");
+}
+
 TEST_F(OpenAiParserTest, RequestsWithoutSeedGetDifferentSeeds) {
   const auto a = Completion(CompletionBody(""));
   const auto b = Completion(CompletionBody(R"("seed":null)"));

@@ -216,7 +216,7 @@ StatusOr<std::vector<ChatMessage>> ConvertChatMessages(const pb::ChatMessages& i
                             "' is not supported; use system, "
                             "developer, user or assistant");
     }
-    messages.push_back(ChatMessage{*role, message.content()});
+    messages.push_back(ChatMessage{*role, message.content(), message.cache_marker()});
   }
   return messages;
 }
@@ -237,11 +237,24 @@ StatusOr<int64_t> FillContext(int64_t prompt_tokens, const ModelInfo& model,
   return fill;
 }
 
-// The prompt ids of the oneof input; `input_param` names it for the context check.
+Status ConvertCacheFields(const pb::GenerateRequest& in, CacheRequestFields* out) {
+  if (in.has_cache_prompt()) out->cache_prompt = in.cache_prompt();
+  if (in.has_cache_salt()) {
+    if (const std::optional<std::string> problem = CacheSaltProblem(in.cache_salt())) {
+      return FieldError("cache_salt", *problem);
+    }
+    out->cache_salt = in.cache_salt();
+  }
+  return Status::Ok();
+}
+
+// The prompt ids of the oneof input; `input_param` names it for the context check; for chat,
+// `hints` gets the snapshot hints.
 StatusOr<std::vector<TokenId>> ConvertInput(const pb::GenerateRequest& in, const ModelInfo& model,
                                             const Tokenizer& tokenizer,
                                             const ChatTemplate& chat_template,
-                                            const ApiLimits& limits, std::string* input_param) {
+                                            const ApiLimits& limits, std::string* input_param,
+                                            std::vector<int64_t>* hints) {
   switch (in.input_case()) {
     case pb::GenerateRequest::kText:
       *input_param = "text";
@@ -253,11 +266,12 @@ StatusOr<std::vector<TokenId>> ConvertInput(const pb::GenerateRequest& in, const
       *input_param = "chat.messages";
       GF_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages,
                           ConvertChatMessages(in.chat(), limits));
-      std::vector<TokenId> ids = chat_template.Render(messages, tokenizer);
-      if (ids.empty()) {
+      RenderedChat rendered = chat_template.RenderWithBoundaries(messages, tokenizer);
+      if (rendered.ids.empty()) {
         return FieldError("chat.messages", "the messages rendered to an empty prompt");
       }
-      return ids;
+      *hints = ChatSnapshotHints(messages, rendered);
+      return std::move(rendered.ids);
     }
     case pb::GenerateRequest::INPUT_NOT_SET:
       break;
@@ -289,11 +303,12 @@ StatusOr<ConvertedGenerate> ConvertGenerateRequest(const pb::GenerateRequest& in
   GF_RETURN_IF_ERROR(ConvertLogprobs(in, limits, &request));
   request.ignore_eos = in.ignore_eos();
   out.echo = in.echo();
+  GF_RETURN_IF_ERROR(ConvertCacheFields(in, &out.cache));
 
   // The input last: tokenizing is the expensive part, so cheap errors come first.
   std::string input_param;
-  GF_ASSIGN_OR_RETURN(request.prompt,
-                      ConvertInput(in, model, tokenizer, chat_template, limits, &input_param));
+  GF_ASSIGN_OR_RETURN(request.prompt, ConvertInput(in, model, tokenizer, chat_template, limits,
+                                                   &input_param, &out.cache.snapshot_hints));
   const auto prompt_tokens = static_cast<int64_t>(request.prompt.size());
   const bool chat = in.input_case() == pb::GenerateRequest::kChat;
   if (chat) {

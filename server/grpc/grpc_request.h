@@ -38,7 +38,12 @@
 //   tokens.ids                  non-empty, ids in [0, vocab)
 //   chat.messages               1..ApiLimits::max_messages messages; role "system",
 //                               "developer" (= system), "user" or "assistant"; the template's
-//                               stop strings are appended after the user's stop strings.
+//                               stop strings are appended after the user's stop strings;
+//                               cache_marker as the HTTP cache_control
+//   cache_prompt                unset = true
+//   cache_salt                  1..256 bytes when set
+// The cache fields become ConvertedGenerate::cache exactly as the HTTP parsers fill theirs
+// (chat: snapshot hints = ChatSnapshotHints).
 #pragma once
 
 #include <string>
@@ -48,6 +53,7 @@
 #include "engine/serving/request.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "goldfinch/v1/inference.pb.h"
+#include "server/cache_namespace.h"
 #include "server/openai/chat_template.h"
 #include "server/openai/json_limits.h"
 #include "server/openai/request_parser.h"
@@ -67,6 +73,9 @@ struct ConvertedGenerate {
   bool echo = false;
   // The validated client request_id, or "" when none was sent.
   std::string client_request_id;
+  // cache_prompt, cache_salt and (chat) the snapshot hints; the service turns them into
+  // request.cache with CacheNamespaces::OptionsFor.
+  CacheRequestFields cache;
 };
 
 StatusOr<ConvertedGenerate> ConvertGenerateRequest(const goldfinch::v1::GenerateRequest& in,

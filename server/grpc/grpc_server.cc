@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "server/grpc/context_service.h"
 #include "server/grpc/grpc_service.h"
 
 namespace gf::server {
@@ -26,7 +27,8 @@ std::string ListenAddress(const std::string& host, int port) {
 GrpcServer::GrpcServer(GrpcServerOptions options, ServerState& state, const ApiKeyStore& keys,
                        ServerMetrics& metrics)
     : options_(std::move(options)),
-      service_(std::make_unique<InferenceService>(state, keys, metrics)) {}
+      service_(std::make_unique<InferenceService>(state, keys, metrics)),
+      contexts_service_(std::make_unique<ContextsService>(state, keys, metrics)) {}
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::steady_clock::duration::zero()); }
 
@@ -41,6 +43,7 @@ Status GrpcServer::Start() {
   int selected_port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(service_.get());
+  builder.RegisterService(contexts_service_.get());
   builder.SetMaxReceiveMessageSize(ClampToInt(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(ClampToInt(options_.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,

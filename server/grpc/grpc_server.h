@@ -1,4 +1,5 @@
 // GrpcServer: the gRPC port of `goldfinch serve`: goldfinch.v1.Inference (InferenceService),
+// goldfinch.v1.Contexts (ContextsService, server/grpc/context_service.h),
 // grpc.health.v1.Health and server reflection (grpc.reflection.v1alpha, the version Debian's
 // libgrpc++_reflection 1.51 serves), plaintext, on its own port.
 //
@@ -48,6 +49,7 @@ class Server;
 namespace gf::server {
 
 class InferenceService;
+class ContextsService;
 
 struct GrpcServerOptions {
   std::string host = "127.0.0.1";  // an IPv6 literal may be given with or without brackets
@@ -78,6 +80,7 @@ class GrpcServer {
  private:
   GrpcServerOptions options_;
   std::unique_ptr<InferenceService> service_;  // outlives server_ (declared first)
+  std::unique_ptr<ContextsService> contexts_service_;  // goldfinch.v1.Contexts, likewise
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

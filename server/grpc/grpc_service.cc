@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/grpc/context_service.h"
 #include "server/grpc/grpc_request.h"
 #include "server/grpc/grpc_responses.h"
 #include "server/logging.h"
@@ -180,6 +181,11 @@ void InferenceService::GenerateCall::Start(const pb::GenerateRequest& request) {
   GenerateRequest engine_request = std::move(converted->request);
   engine_request.id = request_id_;
   engine_request.tenant = tenant_;
+  engine_request.cache = routes.config().cache_namespaces.OptionsFor(tenant_, converted->cache);
+  if (Status applied = ApplyContextId(routes, tenant_, request, &engine_request); !applied.ok()) {
+    Reject(applied);
+    return;
+  }
   engine_request.deadline =
       EngineDeadline(arrival_, routes.config().request_timeout, context_->deadline());
   echo_ = converted->echo;

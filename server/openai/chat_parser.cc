@@ -53,6 +53,26 @@ std::optional<ApiError> ReadContent(const json& message, size_t index, std::stri
   return std::nullopt;
 }
 
+// cache_control: null or {"type": "ephemeral"[, "ttl": string]}.
+std::optional<ApiError> ReadCacheControl(const json& message, size_t index, bool* marker) {
+  const auto it = message.find("cache_control");
+  if (it == message.end() || it->is_null()) return std::nullopt;
+  const std::string param = MessageParam(index, "cache_control");
+  const auto invalid = [&] {
+    return InvalidRequest(param, "'" + param + "' must be {\"type\": \"ephemeral\"}.");
+  };
+  if (!it->is_object()) return invalid();
+  const auto type = it->find("type");
+  if (type == it->end() || *type != "ephemeral") return invalid();
+  for (auto field = it->begin(); field != it->end(); ++field) {
+    if (field.key() == "type") continue;
+    if (field.key() == "ttl" && field->is_string()) continue;
+    return invalid();
+  }
+  *marker = true;
+  return std::nullopt;
+}
+
 std::optional<ApiError> ReadMessages(const json& body, const ApiLimits& limits,
                                      std::vector<ChatMessage>* messages) {
   const auto it = body.find("messages");
@@ -97,6 +117,7 @@ std::optional<ApiError> ReadMessages(const json& body, const ApiLimits& limits,
       }
     }
     if (auto e = ReadContent(message, i, &out.content)) return e;
+    if (auto e = ReadCacheControl(message, i, &out.cache_marker)) return e;
     messages->push_back(std::move(out));
   }
   return std::nullopt;
@@ -162,13 +183,16 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
   out->top_logprobs = top_logprobs >= 0 ? static_cast<int>(top_logprobs) : 0;
   if (auto e = ParseStreamFields(body, &out->stream, &out->include_usage)) return e;
   if (auto e = ParseSamplingFields(body, model, limits, &out->base)) return e;
+  if (auto e = ParseCacheFields(body, &out->cache)) return e;
   out->base.logprobs = out->logprobs;
   out->base.sampling.top_logprobs = out->top_logprobs;
   out->base.prompt_logprobs = -1;
   for (const std::string& stop : chat_template.stop()) out->base.stop.push_back(stop);
 
   // Rendering (tokenizing) last: cheap errors come first.
-  out->prompt = chat_template.Render(messages, tokenizer);
+  RenderedChat rendered = chat_template.RenderWithBoundaries(messages, tokenizer);
+  out->cache.snapshot_hints = ChatSnapshotHints(messages, rendered);
+  out->prompt = std::move(rendered.ids);
   const auto prompt_tokens = static_cast<int64_t>(out->prompt.size());
   if (out->prompt.empty()) {
     return InvalidRequest("messages", "the messages rendered to an empty prompt.");

@@ -12,6 +12,10 @@
 //                      null -> 400 "messages[i].content"
 //                tool_calls / function_call (non-null) -> 400 "messages[i].tool_calls" /
 //                      "messages[i].function_call"; "name" and other keys ignored
+//                cache_control: null or {"type": "ephemeral"} (Anthropic's convention; an
+//                      optional string "ttl" is accepted and ignored): marks the end of this
+//                      message as a prefix-cache point; other shapes -> 400
+//                      "messages[i].cache_control"
 //   tools, functions         only null or [] (else 400 naming the field: not supported)
 //   tool_choice, function_call  only null or "none"
 //   response_format          only null or {"type":"text"} (400 "response_format")
@@ -22,8 +26,10 @@
 //              -> 400 context_length_exceeded, param "messages".
 //   logprobs   bool; top_logprobs integer in [0, max_top_logprobs], only with logprobs == true
 //              (else 400 "top_logprobs")
+//   cache_prompt, cache_salt  see request_parser.h
 // The template's stop strings are appended to base.stop after the user's (so base.stop may
-// hold more than max_stop entries).
+// hold more than max_stop entries). cache.snapshot_hints = ChatSnapshotHints (every message
+// boundary and every cache_control mark, as prompt token counts).
 #pragma once
 
 #include <string>
@@ -50,6 +56,8 @@ struct ChatRequest {
   // Sampling, stop (user's + template's), max_tokens, logprobs flags; prompt empty:
   // base.logprobs = logprobs, base.sampling.top_logprobs = top_logprobs, prompt_logprobs -1.
   GenerateRequest base;
+  // cache_prompt, cache_salt and the snapshot hints; the route turns them into base.cache.
+  CacheRequestFields cache;
 };
 
 ApiResult<ChatRequest> ParseChat(std::string_view body, const ModelInfo& model,

@@ -1,5 +1,6 @@
 #include "server/openai/chat_template.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -69,6 +70,19 @@ std::optional<ChatRole> ChatRoleFromName(std::string_view name) {
   if (name == "user") return ChatRole::kUser;
   if (name == "assistant") return ChatRole::kAssistant;
   return std::nullopt;
+}
+
+std::vector<int64_t> ChatSnapshotHints(std::span<const ChatMessage> messages,
+                                       const RenderedChat& rendered) {
+  std::vector<int64_t> hints = rendered.message_ends;
+  // Every boundary is a hint already; markers are added explicitly so that they stay hints
+  // should the boundary policy ever change.
+  for (size_t i = 0; i < messages.size() && i < rendered.message_ends.size(); ++i) {
+    if (messages[i].cache_marker) hints.push_back(rendered.message_ends[i]);
+  }
+  std::sort(hints.begin(), hints.end());
+  hints.erase(std::unique(hints.begin(), hints.end()), hints.end());
+  return hints;
 }
 
 ChatTemplate::ChatTemplate()
@@ -168,15 +182,23 @@ std::string ChatTemplate::NormalizeContent(std::string_view content) const {
 std::vector<TokenId> ChatTemplate::Render(std::span<const ChatMessage> messages,
                                           const Tokenizer& tokenizer,
                                           bool add_generation_prompt) const {
-  std::vector<TokenId> ids;
+  return RenderWithBoundaries(messages, tokenizer, add_generation_prompt).ids;
+}
+
+RenderedChat ChatTemplate::RenderWithBoundaries(std::span<const ChatMessage> messages,
+                                                const Tokenizer& tokenizer,
+                                                bool add_generation_prompt) const {
+  RenderedChat out;
+  out.message_ends.reserve(messages.size());
   for (const ChatMessage& message : messages) {
     const ChatRoleFormat& format = role_format(message.role);
-    Append(ids, tokenizer.Encode(format.prefix));
-    Append(ids, EncodeUserText(tokenizer, NormalizeContent(message.content)));
-    Append(ids, tokenizer.Encode(format.suffix));
+    Append(out.ids, tokenizer.Encode(format.prefix));
+    Append(out.ids, EncodeUserText(tokenizer, NormalizeContent(message.content)));
+    Append(out.ids, tokenizer.Encode(format.suffix));
+    out.message_ends.push_back(static_cast<int64_t>(out.ids.size()));
   }
-  if (add_generation_prompt) Append(ids, tokenizer.Encode(generation_prompt_));
-  return ids;
+  if (add_generation_prompt) Append(out.ids, tokenizer.Encode(generation_prompt_));
+  return out;
 }
 
 std::string ChatTemplate::RenderText(std::span<const ChatMessage> messages,

@@ -24,9 +24,10 @@
 // Immutable after construction: thread-safe to share.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
-#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -44,12 +45,28 @@ std::optional<ChatRole> ChatRoleFromName(std::string_view name);
 struct ChatMessage {
   ChatRole role = ChatRole::kUser;
   std::string content;
+  // The client marked the end of this message as a prefix-cache point (HTTP cache_control,
+  // gRPC cache_marker). Rendering ignores it.
+  bool cache_marker = false;
+};
+
+// A rendered conversation: the prompt ids and, for each message, the token count at the end of
+// its rendered text (after its role suffix): message_ends[i] = ids in messages 0..i. These are
+// the prompt's message boundaries (prefix-cache snapshot hints).
+struct RenderedChat {
+  std::vector<TokenId> ids;
+  std::vector<int64_t> message_ends;  // one per message, non-decreasing
 };
 
 struct ChatRoleFormat {
   std::string prefix;
   std::string suffix;
 };
+
+// The prefix-cache snapshot hints of a rendered conversation: every message boundary
+// (rendered.message_ends) and the end of every message with cache_marker; sorted, unique.
+std::vector<int64_t> ChatSnapshotHints(std::span<const ChatMessage> messages,
+                                       const RenderedChat& rendered);
 
 class ChatTemplate {
  public:
@@ -66,6 +83,10 @@ class ChatTemplate {
   // Token ids of the messages followed (when add_generation_prompt) by the generation prompt.
   std::vector<TokenId> Render(std::span<const ChatMessage> messages, const Tokenizer& tokenizer,
                               bool add_generation_prompt = true) const;
+  // The same ids as Render, plus where each message ends.
+  RenderedChat RenderWithBoundaries(std::span<const ChatMessage> messages,
+                                    const Tokenizer& tokenizer,
+                                    bool add_generation_prompt = true) const;
   // The same conversation as text (for logs and tests; never tokenize this).
   std::string RenderText(std::span<const ChatMessage> messages,
                          bool add_generation_prompt = true) const;

@@ -113,6 +113,7 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
   if (auto e = ReadBool(body, "echo", &out->echo)) return e;
   if (auto e = ParseStreamFields(body, &out->stream, &out->include_usage)) return e;
   if (auto e = ParseSamplingFields(body, model, limits, &out->base)) return e;
+  if (auto e = ParseCacheFields(body, &out->cache)) return e;
   out->base.logprobs = out->logprobs >= 0;
   out->base.sampling.top_logprobs = out->logprobs >= 0 ? out->logprobs : 0;
   out->base.prompt_logprobs = out->echo && out->logprobs >= 0 ? out->logprobs : -1;

@@ -13,6 +13,7 @@
 //   echo       bool
 //   suffix     only null or "" (insertion is not supported), else 400 "suffix"
 //   best_of    only null or == n, else 400 "best_of"
+//   cache_prompt, cache_salt  see request_parser.h (no snapshot hints for completions)
 // Then, per prompt, the context check (request_parser.h CheckContextLength, params "prompt" /
 // "max_tokens").
 #pragma once
@@ -41,6 +42,8 @@ struct CompletionRequest {
   // base.logprobs = logprobs >= 0, base.sampling.top_logprobs = max(logprobs, 0),
   // base.prompt_logprobs = echo && logprobs >= 0 ? logprobs : -1.
   GenerateRequest base;
+  // cache_prompt and cache_salt; the route turns them into base.cache (CacheNamespaces).
+  CacheRequestFields cache;
 };
 
 ApiResult<CompletionRequest> ParseCompletion(std::string_view body, const ModelInfo& model,

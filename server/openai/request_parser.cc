@@ -257,6 +257,19 @@ std::optional<ApiError> ParseSamplingFields(const json& body, const ModelInfo& m
   return std::nullopt;
 }
 
+std::optional<ApiError> ParseCacheFields(const json& body, CacheRequestFields* out) {
+  if (auto e = ReadBool(body, "cache_prompt", &out->cache_prompt)) return e;
+  const json* salt = Field(body, "cache_salt");
+  if (salt == nullptr) return std::nullopt;
+  if (!salt->is_string()) return WrongType("cache_salt", "a string", *salt);
+  const auto& text = salt->get_ref<const std::string&>();
+  if (const std::optional<std::string> problem = CacheSaltProblem(text)) {
+    return InvalidRequest("cache_salt", "'cache_salt' " + *problem + ".");
+  }
+  out->cache_salt = text;
+  return std::nullopt;
+}
+
 std::optional<ApiError> ParseN(const json& body, const ApiLimits& limits, int* n) {
   int64_t value = 1;
   if (auto e = ReadInt(body, "n", 1, limits.max_n, &value)) return e;

@@ -27,6 +27,11 @@
 //                      other keys ignored
 //   ignore_eos         bool (vLLM extension): generation continues past end-of-text
 //   user               string or null (ignored)
+//   cache_prompt       bool, default true (llama.cpp's name): false = this request neither
+//                      looks up nor stores prefix-cache entries
+//   cache_salt         string of 1..256 bytes or null (vLLM's name): narrows cache sharing to
+//                      requests of the same tenant with the same salt (server/cache_namespace.h);
+//                      anything else -> 400 "cache_salt"
 #pragma once
 
 #include <cstdint>
@@ -39,6 +44,7 @@
 
 #include "engine/serving/request.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/cache_namespace.h"
 #include "server/openai/api_error.h"
 #include "server/openai/json_limits.h"
 
@@ -74,6 +80,9 @@ std::optional<ApiError> CheckModel(const nlohmann::json& body, const ModelInfo& 
 // out->sampling, and "stop" into out->stop. Also checks "user"'s type.
 std::optional<ApiError> ParseSamplingFields(const nlohmann::json& body, const ModelInfo& model,
                                             const ApiLimits& limits, GenerateRequest* out);
+
+// "cache_prompt" and "cache_salt" into out->cache_prompt / out->cache_salt (hints untouched).
+std::optional<ApiError> ParseCacheFields(const nlohmann::json& body, CacheRequestFields* out);
 
 // "n" in [1, max_n] (default 1).
 std::optional<ApiError> ParseN(const nlohmann::json& body, const ApiLimits& limits, int* n);

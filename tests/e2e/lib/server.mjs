@@ -11,13 +11,18 @@
 //   before (freePort(); another process may still take it) and sets server.grpcPort. Without it
 //   the gRPC listener is turned off (`--grpc-port 0`, when the binary has that option and args
 //   do not set it) so that HTTP-only servers never compete for the default port 50051.
+// - Unless args set --cache-dir, each server gets its own fresh temporary --cache-dir (removed
+//   when that server exits), so servers started in parallel never share, or fight over the lock
+//   of, a prefix-cache directory, and no test reads entries another test left behind.
 // - Every started process is also SIGKILLed when the test process exits, so nothing leaks even
 //   when a test file crashes or a hook times out.
 // - server.stop() sends SIGTERM and waits (bounded) for the exit; stopAndExpectCleanExit() also
 //   asserts exit code 0 (the SIGTERM drain contract). Both are idempotent.
 // - All waits are bounded; times are milliseconds.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import OpenAI from 'openai';
 
@@ -27,12 +32,17 @@ export const NO_EOS = Object.freeze({ 0: -100 });
 
 const LISTEN_RE = /listening on http:(?:\\?\/){2}(127\.0\.0\.1|\[::1\]|localhost):(\d+)/;
 const live = new Set();
+const liveCacheDirs = new Set();  // temporary --cache-dir folders of servers not yet exited
 
 function killAllLive() {
   for (const proc of live) {
     try { proc.kill('SIGKILL'); } catch { /* already gone */ }
   }
   live.clear();
+  for (const dir of liveCacheDirs) {
+    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+  liveCacheDirs.clear();
 }
 process.on('exit', killAllLive);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -82,7 +92,7 @@ class ServerProcess {
   }
 
   _line(tag, line) {
-    this.lines.push(`[${tag}] ${line.length > 2000 ? line.slice(0, 2000) + '...' : line}`);
+    this.lines.push(`[${tag}] ${line.length > 65536 ? line.slice(0, 65536) + '...' : line}`);
     if (this.lines.length > 300) this.lines.splice(0, this.lines.length - 300);
     if (tag === 'out') for (const fn of this._stdoutListeners) fn(line);
   }
@@ -189,14 +199,24 @@ export function freePort() {
   });
 }
 
-// Whether `goldfinch serve --help` lists --grpc-port (binaries built without gRPC may not).
-const grpcOptionCache = new Map();
-export function hasGrpcPortOption(bin = goldfinchBin()) {
-  if (!grpcOptionCache.has(bin)) {
+// `goldfinch serve --help` of a binary ('' when it fails), cached.
+const helpCache = new Map();
+function serveHelp(bin) {
+  if (!helpCache.has(bin)) {
     const r = spawnSync(bin, ['serve', '--help'], { encoding: 'utf8', timeout: 30_000 });
-    grpcOptionCache.set(bin, r.status === 0 && /--grpc-port\b/.test(r.stdout));
+    helpCache.set(bin, r.status === 0 ? r.stdout : '');
   }
-  return grpcOptionCache.get(bin);
+  return helpCache.get(bin);
+}
+
+// Whether `goldfinch serve --help` lists --grpc-port (binaries built without gRPC may not).
+export function hasGrpcPortOption(bin = goldfinchBin()) {
+  return /--grpc-port\b/.test(serveHelp(bin));
+}
+
+// Whether the binary has the prefix cache options (--cache-dir).
+export function hasCacheDirOption(bin = goldfinchBin()) {
+  return /--cache-dir\b/.test(serveHelp(bin));
 }
 
 // Starts `goldfinch serve --port 0 ...args` and resolves when /ready answers 200.
@@ -211,13 +231,27 @@ export async function startServer({ args = [], env = {}, startTimeoutMs = 60_000
   } else if (!args.some((a) => String(a).startsWith('--grpc-port')) && hasGrpcPortOption(bin)) {
     grpcArgs = ['--grpc-port', '0'];
   }
-  const argv = ['serve', '--port', '0', ...grpcArgs, ...args];
+  let cacheArgs = [];
+  let cacheDir = '';
+  if (!args.some((a) => String(a).startsWith('--cache-dir')) && hasCacheDirOption(bin)) {
+    cacheDir = mkdtempSync(path.join(os.tmpdir(), 'gf-e2e-cache-'));
+    cacheArgs = ['--cache-dir', cacheDir];
+  }
+  const argv = ['serve', '--port', '0', ...grpcArgs, ...cacheArgs, ...args];
   const proc = spawn(bin, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
   live.add(proc);
   const server = new ServerProcess(proc, argv);
+  server.cacheDir = cacheDir;
+  if (cacheDir) {
+    liveCacheDirs.add(cacheDir);
+    server.exited.then(() => {
+      liveCacheDirs.delete(cacheDir);
+      rmSync(cacheDir, { recursive: true, force: true });
+    });
+  }
   server.grpcPort = grpcPort;
   const deadline = Date.now() + startTimeoutMs;
   const fail = async (why) => {

@@ -1,0 +1,346 @@
+#include "server/grpc/context_service.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "server/context_api.h"
+#include "server/logging.h"
+#include "server/openai/chat_template.h"
+#include "server/openai_routes.h"
+#include "server/request_id.h"
+#include "server/status_mapping.h"
+
+namespace gf::server {
+namespace {
+
+namespace pb = goldfinch::v1;
+using Clock = std::chrono::steady_clock;
+
+Status FieldError(const std::string& path, const std::string& message) {
+  return InvalidArgument(path + ": " + message);
+}
+
+// A Status from the context API, its message led by `path` for field-like codes.
+Status WithPath(const Status& status, const std::string& path) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+      return Status(status.code(), path + ": " + status.message());
+    case StatusCode::kOutOfRange:  // context length: a bad input, as Generate reports it
+      return FieldError(path, status.message());
+    default:
+      return status;
+  }
+}
+
+grpc::Status ToGrpcStatus(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(MapStatus(status.code()).grpc_code),
+                      status.message());
+}
+
+const char* RejectionReasonFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kUnauthenticated:
+      return "unauthorized";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kResourceExhausted:
+      return "queue_full";
+    case StatusCode::kUnavailable:
+      return "not_ready";
+    default:
+      return "invalid_request";
+  }
+}
+
+std::string AuthorizationValue(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+StatusOr<std::optional<std::string>> Salt(bool has, const std::string& salt) {
+  if (!has) return std::optional<std::string>();
+  if (auto problem = CacheSaltProblem(salt)) return FieldError("cache_salt", *problem);
+  return std::optional<std::string>(salt);
+}
+
+StatusOr<int64_t> Ttl(bool has, uint64_t value, int64_t min) {
+  if (!has) return kDefaultContextTtlSeconds;
+  if (value < static_cast<uint64_t>(min) || value > static_cast<uint64_t>(kMaxContextTtlSeconds)) {
+    return FieldError("ttl_seconds", "must be in [" + std::to_string(min) + ", " +
+                                         std::to_string(kMaxContextTtlSeconds) + "], got " +
+                                         std::to_string(value));
+  }
+  return static_cast<int64_t>(value);
+}
+
+void FillContext(const ContextRecord& record, const std::string& model, pb::Context* out) {
+  out->set_id(record.id);
+  out->set_created(record.created);
+  out->set_model(model);
+  out->set_tokens(static_cast<uint32_t>(record.num_tokens()));
+  out->set_expires_at(record.expires_at);
+  out->set_name(record.name);
+}
+
+// The input of a CreateContext request as token ids (+ chat snapshot hints); `path` names it.
+Status ConvertInput(const pb::CreateContextRequest& in, const OpenAiRoutes& routes,
+                    ContextCreateInput* out, std::string* path) {
+  const Tokenizer& tokenizer = routes.engine().tokenizer();
+  const ModelInfo& model = routes.model();
+  switch (in.input_case()) {
+    case pb::CreateContextRequest::kText:
+      *path = "text";
+      if (in.text().empty()) return FieldError("text", "must not be empty");
+      out->tokens = EncodeUserText(tokenizer, in.text());
+      if (out->tokens.empty()) return FieldError("text", "tokenizes to no tokens");
+      return Status::Ok();
+    case pb::CreateContextRequest::kTokens:
+      *path = "tokens.ids";
+      if (in.tokens().ids_size() == 0) return FieldError("tokens.ids", "must not be empty");
+      for (int i = 0; i < in.tokens().ids_size(); ++i) {
+        const int32_t id = in.tokens().ids(i);
+        if (id < 0 || id >= model.vocab_size) {
+          return FieldError("tokens.ids[" + std::to_string(i) + "]",
+                            "token id " + std::to_string(id) + " is outside [0, " +
+                                std::to_string(model.vocab_size) + ")");
+        }
+        out->tokens.push_back(id);
+      }
+      return Status::Ok();
+    case pb::CreateContextRequest::kChat: {
+      *path = "chat.messages";
+      const auto& messages = in.chat().messages();
+      if (messages.empty()) return FieldError("chat.messages", "must not be empty");
+      if (static_cast<size_t>(messages.size()) > routes.config().limits.max_messages) {
+        return FieldError("chat.messages", "at most " +
+                                               std::to_string(routes.config().limits.max_messages) +
+                                               " messages, got " + std::to_string(messages.size()));
+      }
+      std::vector<ChatMessage> chat;
+      for (int i = 0; i < messages.size(); ++i) {
+        const std::optional<ChatRole> role = ChatRoleFromName(messages[i].role());
+        if (!role.has_value()) {
+          return FieldError("chat.messages[" + std::to_string(i) + "].role",
+                            "'" + messages[i].role() +
+                                "' is not supported; use system, developer, user or assistant");
+        }
+        chat.push_back({*role, messages[i].content(), messages[i].cache_marker()});
+      }
+      // As Generate renders chat, up to the end of the last message (no generation prompt).
+      RenderedChat rendered = routes.chat_template().RenderWithBoundaries(
+          chat, tokenizer, /*add_generation_prompt=*/false);
+      out->snapshot_hints = ChatSnapshotHints(chat, rendered);
+      out->tokens = std::move(rendered.ids);
+      return Status::Ok();
+    }
+    case pb::CreateContextRequest::INPUT_NOT_SET:
+      break;
+  }
+  *path = "input";
+  return FieldError("input", "one of text, tokens or chat is required");
+}
+
+}  // namespace
+
+ContextsService::ContextsService(ServerState& state, const ApiKeyStore& keys,
+                                 ServerMetrics& metrics)
+    : state_(state), keys_(keys), metrics_(metrics) {}
+
+std::string ContextsService::Route(std::string_view method) {
+  return "/goldfinch.v1.Contexts/" + std::string(method);
+}
+
+StatusOr<ContextsService::Admitted> ContextsService::Admit(
+    const grpc::CallbackServerContext& context) const {
+  Admitted admitted;
+  StatusOr<std::string> tenant = keys_.Authenticate(AuthorizationValue(context));
+  if (!tenant.ok()) return tenant.status();
+  admitted.tenant = std::move(*tenant);
+  if (state_.draining.load()) {
+    return Unavailable("the server is shutting down; retry on another replica");
+  }
+  admitted.routes = state_.routes.load();
+  if (admitted.routes == nullptr) return Unavailable("the model is loading; retry shortly");
+  admitted.api = admitted.routes->config().contexts.get();
+  if (admitted.api == nullptr) {
+    return Unavailable("contexts need the prefix cache, which is off on this server");
+  }
+  return admitted;
+}
+
+void ContextsService::Finish(grpc::ServerUnaryReactor* reactor, std::string_view method,
+                             const Status& status, const std::string& tenant,
+                             Clock::time_point arrival) const {
+  const int code = MapStatus(status.code()).grpc_code;
+  metrics_.ObserveGrpcRequest(method, code);
+  if (!status.ok()) metrics_.ObserveRejected(RejectionReasonFor(status.code()));
+  RequestLogFields fields;
+  fields.request_id = GenerateRequestId();
+  fields.tenant = tenant;
+  fields.route = Route(method);
+  fields.method = "POST";
+  fields.status = code;
+  fields.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
+  if (!status.ok()) fields.error_type = MapStatus(status.code()).error_type;
+  LogRequest(fields);
+  reactor->Finish(ToGrpcStatus(status));
+}
+
+grpc::ServerUnaryReactor* ContextsService::CreateContext(grpc::CallbackServerContext* context,
+                                                         const pb::CreateContextRequest* request,
+                                                         pb::Context* response) {
+  const Clock::time_point arrival = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string tenant;
+  Admitted admitted;
+  ContextCreateInput input;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(admitted, Admit(*context));
+    tenant = admitted.tenant;
+    const OpenAiRoutes& routes = *admitted.routes;
+    if (!request->model().empty() && request->model() != routes.model().id) {
+      return NotFound("model: the model '" + request->model() + "' is not served");
+    }
+    GF_ASSIGN_OR_RETURN(input.ttl_seconds,
+                        Ttl(request->has_ttl_seconds(), request->ttl_seconds(), 1));
+    GF_ASSIGN_OR_RETURN(input.cache_salt, Salt(request->has_cache_salt(), request->cache_salt()));
+    if (request->name().size() > kMaxContextNameBytes) {
+      return FieldError("name", "must be at most " + std::to_string(kMaxContextNameBytes) +
+                                    " bytes, got " + std::to_string(request->name().size()));
+    }
+    input.name = request->name();
+    std::string path;
+    GF_RETURN_IF_ERROR(ConvertInput(*request, routes, &input, &path));
+    return WithPath(CheckContextTokens(routes, input.tokens.size()), path);
+  }();
+  if (!status.ok()) {
+    Finish(reactor, "CreateContext", status, tenant, arrival);
+    return reactor;
+  }
+  input.tenant = tenant;
+  input.request_id = GenerateRequestId();
+  const std::string model = admitted.routes->model().id;
+  admitted.api->Create(
+      *admitted.routes, std::move(input),
+      [this, reactor, response, tenant, arrival, model](StatusOr<ContextRecord> created) {
+        if (created.ok()) FillContext(*created, model, response);
+        Finish(reactor, "CreateContext", created.status(), tenant, arrival);
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ContextsService::GetContext(grpc::CallbackServerContext* context,
+                                                      const pb::GetContextRequest* request,
+                                                      pb::Context* response) {
+  const Clock::time_point arrival = Clock::now();
+  std::string tenant;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
+    tenant = admitted.tenant;
+    GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    StatusOr<ContextRecord> record = admitted.api->registry().Get(ns, request->id());
+    if (!record.ok()) return WithPath(record.status(), "id");
+    FillContext(*record, admitted.routes->model().id, response);
+    return Status::Ok();
+  }();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, "GetContext", status, tenant, arrival);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ContextsService::ListContexts(grpc::CallbackServerContext* context,
+                                                        const pb::ListContextsRequest* request,
+                                                        pb::ListContextsResponse* response) {
+  const Clock::time_point arrival = Clock::now();
+  std::string tenant;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
+    tenant = admitted.tenant;
+    GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    for (const ContextRecord& record : admitted.api->registry().List(ns)) {
+      FillContext(record, admitted.routes->model().id, response->add_contexts());
+    }
+    return Status::Ok();
+  }();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, "ListContexts", status, tenant, arrival);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ContextsService::PinContext(grpc::CallbackServerContext* context,
+                                                      const pb::PinContextRequest* request,
+                                                      pb::Context* response) {
+  const Clock::time_point arrival = Clock::now();
+  std::string tenant;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
+    tenant = admitted.tenant;
+    GF_ASSIGN_OR_RETURN(int64_t ttl, Ttl(request->has_ttl_seconds(), request->ttl_seconds(), 0));
+    GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    StatusOr<ContextRecord> record = admitted.api->registry().Pin(ns, request->id(), ttl);
+    if (!record.ok()) return WithPath(record.status(), "id");
+    FillContext(*record, admitted.routes->model().id, response);
+    return Status::Ok();
+  }();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, "PinContext", status, tenant, arrival);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ContextsService::DeleteContext(grpc::CallbackServerContext* context,
+                                                         const pb::DeleteContextRequest* request,
+                                                         pb::DeleteContextResponse* response) {
+  const Clock::time_point arrival = Clock::now();
+  std::string tenant;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
+    tenant = admitted.tenant;
+    GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    GF_RETURN_IF_ERROR(WithPath(admitted.api->registry().Delete(ns, request->id()), "id"));
+    response->set_id(request->id());
+    response->set_deleted(true);
+    return Status::Ok();
+  }();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, "DeleteContext", status, tenant, arrival);
+  return reactor;
+}
+
+Status ApplyContextId(const OpenAiRoutes& routes, std::string_view tenant,
+                      const pb::GenerateRequest& in, GenerateRequest* out) {
+  if (in.context_id().empty()) return Status::Ok();
+  const std::optional<std::string> salt =
+      in.has_cache_salt() ? std::optional<std::string>(in.cache_salt()) : std::nullopt;
+  const CacheNamespace ns = ContextNamespace(routes, tenant, salt);
+  StatusOr<ContextRecord> record = FindContext(routes, ns, in.context_id());
+  if (!record.ok()) return WithPath(record.status(), "context_id");
+  ContextUse use;
+  switch (in.input_case()) {
+    case pb::GenerateRequest::kTokens:
+      use.prompt_param = "tokens.ids";
+      break;
+    case pb::GenerateRequest::kChat:
+      use.prompt_param = "chat.messages";
+      break;
+    default:
+      use.prompt_param = "text";
+      break;
+  }
+  use.max_tokens_param = "max_tokens";
+  use.explicit_max_tokens = in.has_max_tokens() || in.input_case() != pb::GenerateRequest::kChat;
+  std::optional<ApiError> error =
+      PrependContext(*record, routes.model(), routes.config().limits, use, {out, 1});
+  if (error.has_value()) return FieldError(error->param, error->message);
+  return Status::Ok();
+}
+
+}  // namespace gf::server
