@@ -72,6 +72,8 @@ CacheTierStats TieredStore::Stats() const {
   return total;
 }
 
-std::vector<CacheTierStats> TieredStore::TierStats() const { return {front_->Stats(), back_->Stats()}; }
+std::vector<CacheTierStats> TieredStore::TierStats() const {
+  return {front_->Stats(), back_->Stats()};
+}
 
 }  // namespace gf::cache

@@ -53,7 +53,8 @@ const char kUsage[] =
     "  --question-tokens N      tokens per question (default 32)\n"
     "  --cache-dir DIR          disk tier directory (default: a new temporary directory, removed)\n"
     "  --snapshot-interval N    spaced snapshots inside long prompts (default 2048)\n"
-    "  --chunk N                prefill chunk (scheduler max_prefill_chunk and budget; default 512)\n";
+    "  --chunk N                prefill chunk (scheduler max_prefill_chunk and budget; default "
+    "512)\n";
 
 // Collects the first-token time and the final event of one request.
 class TimingSink : public RequestSink {
@@ -105,7 +106,8 @@ StatusOr<Sample> Ask(Engine& engine, const std::vector<TokenId>& prompt, bool us
   sample.ttft = std::chrono::duration<double>(sink->first() - start).count();
   sample.cached = last.cached_tokens;
   // Stores run in the background; let them finish before the next measurement.
-  if (!engine.WaitForCacheWrites(std::chrono::minutes(10))) return Unavailable("cache writes stuck");
+  if (!engine.WaitForCacheWrites(std::chrono::minutes(10)))
+    return Unavailable("cache writes stuck");
   return sample;
 }
 
@@ -175,7 +177,8 @@ Status Run(const Args& args) {
 
   GF_ASSIGN_OR_RETURN(std::unique_ptr<cache::CacheStore> disk, OpenDisk(dir));
   auto tiered = std::make_unique<cache::TieredStore>(
-      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{8} << 30}), std::move(disk));
+      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{8} << 30}),
+      std::move(disk));
   GF_ASSIGN_OR_RETURN(Setup first, Build(args, std::move(tiered), cache_options, chunk));
   const ModelConfig config = first.engine->model_config();
   std::printf("model: %s\n", first.description.c_str());
@@ -190,7 +193,8 @@ Status Run(const Args& args) {
   const int32_t hi = config.vocab_size - 1;
   auto random_ids = [&](int64_t n) {
     std::vector<TokenId> ids(static_cast<size_t>(n));
-    for (TokenId& id : ids) id = lo + static_cast<int32_t>(rng() % static_cast<uint32_t>(hi - lo + 1));
+    for (TokenId& id : ids)
+      id = lo + static_cast<int32_t>(rng() % static_cast<uint32_t>(hi - lo + 1));
     return ids;
   };
   const std::vector<TokenId> document = random_ids(doc_tokens);
@@ -233,20 +237,23 @@ Status Run(const Args& args) {
     disk_cached = s.cached;
   }
   const EngineCacheStats disk_stats = *second.engine->CacheStats();
-  std::printf("warm disk     TTFT median %9.4f s  min %9.4f  max %9.4f  (cached %lld; after restart)\n",
-              Median(warm_disk), *std::min_element(warm_disk.begin(), warm_disk.end()),
-              *std::max_element(warm_disk.begin(), warm_disk.end()),
-              static_cast<long long>(disk_cached));
-  std::printf("speed-up      cold / warm memory %.1fx, cold / warm disk %.1fx, uncached / warm memory %.1fx\n",
-              cold.ttft / Median(warm_memory), cold.ttft / Median(warm_disk),
-              uncached.ttft / Median(warm_memory));
+  std::printf(
+      "warm disk     TTFT median %9.4f s  min %9.4f  max %9.4f  (cached %lld; after restart)\n",
+      Median(warm_disk), *std::min_element(warm_disk.begin(), warm_disk.end()),
+      *std::max_element(warm_disk.begin(), warm_disk.end()), static_cast<long long>(disk_cached));
+  std::printf(
+      "speed-up      cold / warm memory %.1fx, cold / warm disk %.1fx, uncached / warm memory "
+      "%.1fx\n",
+      cold.ttft / Median(warm_memory), cold.ttft / Median(warm_disk),
+      uncached.ttft / Median(warm_memory));
   const double rematerialize_per_hit =
       disk_stats.rematerialize_seconds / static_cast<double>(std::max<int64_t>(questions, 1));
-  std::printf("K/V rebuild   %.4f s per warm request (engine thread), restore I/O+decode %.4f s mean\n",
-              rematerialize_per_hit,
-              disk_stats.cache.restore_count
-                  ? disk_stats.cache.restore_seconds_sum / static_cast<double>(disk_stats.cache.restore_count)
-                  : 0.0);
+  std::printf(
+      "K/V rebuild   %.4f s per warm request (engine thread), restore I/O+decode %.4f s mean\n",
+      rematerialize_per_hit,
+      disk_stats.cache.restore_count ? disk_stats.cache.restore_seconds_sum /
+                                           static_cast<double>(disk_stats.cache.restore_count)
+                                     : 0.0);
 
   const PrefixCacheStats& c = stats.cache;
   const double tokens = static_cast<double>(std::max<uint64_t>(c.segment_tokens, 1));
@@ -254,14 +261,15 @@ Status Run(const Args& args) {
   const double all_per_token = static_cast<double>(c.segment_bytes + c.snapshot_bytes) / tokens;
   const double llama = 4.0 * config.n_layer * config.n_embd;
   const double minimal = 2.0 * config.compressed_dim + 4.0;
-  std::printf("stored        %llu snapshots (%.2f MB), %llu row segments covering %llu tokens (%.2f MB)\n",
-              static_cast<unsigned long long>(c.snapshots_stored), c.snapshot_bytes / 1e6,
-              static_cast<unsigned long long>(c.segments_stored),
-              static_cast<unsigned long long>(c.segment_tokens), c.segment_bytes / 1e6);
-  std::printf("bytes/token   rows %.1f (minimal 2c+4 = %.0f), with snapshots %.1f; Llama-style KV "
-              "(4*L*C, bf16) %.0f -> %.0fx / %.0fx smaller\n",
-              rows_per_token, minimal, all_per_token, llama, llama / rows_per_token,
-              llama / all_per_token);
+  std::printf(
+      "stored        %llu snapshots (%.2f MB), %llu row segments covering %llu tokens (%.2f MB)\n",
+      static_cast<unsigned long long>(c.snapshots_stored), c.snapshot_bytes / 1e6,
+      static_cast<unsigned long long>(c.segments_stored),
+      static_cast<unsigned long long>(c.segment_tokens), c.segment_bytes / 1e6);
+  std::printf(
+      "bytes/token   rows %.1f (minimal 2c+4 = %.0f), with snapshots %.1f; Llama-style KV "
+      "(4*L*C, bf16) %.0f -> %.0fx / %.0fx smaller\n",
+      rows_per_token, minimal, all_per_token, llama, llama / rows_per_token, llama / all_per_token);
   second.engine.reset();
   second.cache.reset();
   if (temporary) std::filesystem::remove_all(dir);

@@ -113,8 +113,8 @@ struct DecodeResult {
   int64_t batch = 0, context = 0, steps = 0;
   std::vector<double> step_seconds;
   double total_seconds = 0;
-  double macs = 0;        // all timed steps, all sequences
-  double bytes = 0;       // all timed steps
+  double macs = 0;   // all timed steps, all sequences
+  double bytes = 0;  // all timed steps
   double median_step = 0;
 };
 
@@ -192,7 +192,8 @@ StatusOr<std::vector<DecodeResult>> RunDecode(GoldFinchModel& model, const Bench
       const int64_t total_steps = kDecodeWarmupSteps + o.decode_steps;
       for (int64_t step = 0; step < total_steps; ++step) {
         for (int64_t b = 0; b < B; ++b) {
-          tokens[static_cast<size_t>(b)] = static_cast<int32_t>(((n + step) * 7919 + b * 104729) % V);
+          tokens[static_cast<size_t>(b)] =
+              static_cast<int32_t>(((n + step) * 7919 + b * 104729) % V);
         }
         const auto start = Clock::now();
         GF_RETURN_IF_ERROR(model.DecodeStep(ptrs, tokens, &logits));
@@ -215,9 +216,10 @@ StatusOr<std::vector<DecodeResult>> RunDecode(GoldFinchModel& model, const Bench
 void PrintHeader(const GoldFinchModel& model, const std::string& description) {
   const ModelConfig& c = model.config();
   std::printf("goldfinch bench: %s\n", description.c_str());
-  std::printf("model: L=%d C=%d F=%d heads=%dx%d Finch-C2 layers=%d GOLD layers=%d c=%d D_g=%d V=%d\n",
-              c.n_layer, c.n_embd, c.dim_ffn, c.n_head, c.head_size, c.first_gold_layer, c.n_gold,
-              c.compressed_dim, c.gold_lora_dim, c.vocab_size);
+  std::printf(
+      "model: L=%d C=%d F=%d heads=%dx%d Finch-C2 layers=%d GOLD layers=%d c=%d D_g=%d V=%d\n",
+      c.n_layer, c.n_embd, c.dim_ffn, c.n_head, c.head_size, c.first_gold_layer, c.n_gold,
+      c.compressed_dim, c.gold_lora_dim, c.vocab_size);
   std::printf("weights: %.1f MB, matrices and K/V cache in %s; %d kernel threads\n",
               static_cast<double>(model.weights().bytes) / 1e6,
               kernels::DTypeName(model.weights().matrix_dtype), kernels::NumThreads());
@@ -233,14 +235,17 @@ void PrintHeader(const GoldFinchModel& model, const std::string& description) {
 
 void PrintRoofline(const Roofline& r) {
   std::printf("roofline (measured in this run, best of repeats):\n");
-  std::printf("  read bandwidth   %8.2f GB/s (%d threads)   %8.2f GB/s (1 thread)   [%zu MiB streaming sum]\n",
-              r.read_bw / 1e9, r.threads, r.read_bw_1t / 1e9, r.bandwidth_bytes >> 20);
+  std::printf(
+      "  read bandwidth   %8.2f GB/s (%d threads)   %8.2f GB/s (1 thread)   [%zu MiB streaming "
+      "sum]\n",
+      r.read_bw / 1e9, r.threads, r.read_bw_1t / 1e9, r.bandwidth_bytes >> 20);
   std::printf("  FP32 FMA peak    %8.1f GFLOP/s (%d threads) %6.1f GFLOP/s (1 thread) [%s]\n",
               r.fma_peak / 1e9, r.threads, r.fma_peak_1t / 1e9,
               r.avx2_fma ? "AVX2+FMA register loop" : "scalar loop, no AVX2+FMA");
   const std::string gemm = "GEMM " + std::to_string(r.gemm_size) + "^3";
-  std::printf("  %-16s %8.1f GFLOP/s F32 weights   %6.1f GFLOP/s BF16 weights   [kernels::Gemm]\n\n",
-              gemm.c_str(), r.gemm_f32 / 1e9, r.gemm_bf16 / 1e9);
+  std::printf(
+      "  %-16s %8.1f GFLOP/s F32 weights   %6.1f GFLOP/s BF16 weights   [kernels::Gemm]\n\n",
+      gemm.c_str(), r.gemm_f32 / 1e9, r.gemm_bf16 / 1e9);
 }
 
 void PrintPrefill(const std::vector<PrefillResult>& results, const GoldFinchModel& model,
@@ -251,9 +256,10 @@ void PrintPrefill(const std::vector<PrefillResult>& results, const GoldFinchMode
   const double gemm_peak = bf16 ? roof.gemm_bf16 : roof.gemm_f32;
   std::printf("prefill (chunk %lld, median of %lld runs, fresh state each run)\n",
               static_cast<long long>(o.chunk), static_cast<long long>(o.repeats));
-  std::printf("  FLOPs = T x %.1f MFLOP/token (Finch stack + TokenCat + GOLD K/V) + per-chunk GOLD\n"
-              "  windows of 2G+1 rows + one head row; %%GEMM vs the %s GEMM probe\n",
-              per_token / 1e6, bf16 ? "BF16" : "F32");
+  std::printf(
+      "  FLOPs = T x %.1f MFLOP/token (Finch stack + TokenCat + GOLD K/V) + per-chunk GOLD\n"
+      "  windows of 2G+1 rows + one head row; %%GEMM vs the %s GEMM probe\n",
+      per_token / 1e6, bf16 ? "BF16" : "F32");
   std::printf("  %8s %9s %9s %7s %7s %9s %10s %8s %8s\n", "tokens", "time s", "tok/s", "t/t1",
               "T/T1", "tail %", "GFLOP/s", "%GEMM", "%FMA");
   const PrefillResult& first = results.front();
@@ -261,8 +267,8 @@ void PrintPrefill(const std::vector<PrefillResult>& results, const GoldFinchMode
     const double flops = 2.0 * r.macs.total();
     const double rate = flops / r.median;
     std::printf("  %8lld %9.3f %9.1f %7.2f %7.2f %8.2f%% %10.1f %8s %8s\n",
-                static_cast<long long>(r.tokens), r.median, static_cast<double>(r.tokens) / r.median,
-                r.median / first.median,
+                static_cast<long long>(r.tokens), r.median,
+                static_cast<double>(r.tokens) / r.median, r.median / first.median,
                 static_cast<double>(r.tokens) / static_cast<double>(first.tokens),
                 100.0 * (r.macs.tail + r.macs.head) / r.macs.total(), rate / 1e9,
                 Percent(rate, gemm_peak).c_str(), Percent(rate, roof.fma_peak).c_str());
@@ -278,9 +284,10 @@ void PrintDecode(const std::vector<DecodeResult>& results, const GoldFinchModel&
   const DecodeTraffic one = DecodeStepBytes(model.weights(), 1, 0);
   std::printf("decode (%d warm-up + timed steps per row; context = tokens prefilled before them)\n",
               kDecodeWarmupSteps);
-  std::printf("  bytes/step = weights %.1f MB (all tensors but the embedding table, shared by the batch)\n"
-              "             + B x (recurrent state r+w %.2f MB + GOLD K/V read %.0f B per context token)\n",
-              one.weights / 1e6, one.state / 1e6, one.kv);
+  std::printf(
+      "  bytes/step = weights %.1f MB (all tensors but the embedding table, shared by the batch)\n"
+      "             + B x (recurrent state r+w %.2f MB + GOLD K/V read %.0f B per context token)\n",
+      one.weights / 1e6, one.state / 1e6, one.kv);
   std::printf("  %5s %8s %6s %10s %10s %10s %9s %9s %8s %9s %8s\n", "batch", "context", "steps",
               "step ms", "mean ms", "tok/s", "MB/step", "GB/s", "%readBW", "GFLOP/s", "%GEMM");
   for (const DecodeResult& r : results) {
@@ -307,13 +314,18 @@ JsonValue NumArray(const std::vector<double>& v) {
 
 std::string ResultsJson(const GoldFinchModel& model, const std::string& description,
                         const BenchOptions& o, const Roofline* roof,
-                        const std::vector<PrefillResult>& prefill, const std::vector<DecodeResult>& decode) {
+                        const std::vector<PrefillResult>& prefill,
+                        const std::vector<DecodeResult>& decode) {
   const ModelConfig& c = model.config();
   JsonValue model_json = JsonValue::Object({
       {"description", JsonValue::String(description)},
-      {"n_layer", Int(c.n_layer)}, {"n_embd", Int(c.n_embd)}, {"dim_ffn", Int(c.dim_ffn)},
-      {"head_size", Int(c.head_size)}, {"first_gold_layer", Int(c.first_gold_layer)},
-      {"n_gold", Int(c.n_gold)}, {"vocab_size", Int(c.vocab_size)},
+      {"n_layer", Int(c.n_layer)},
+      {"n_embd", Int(c.n_embd)},
+      {"dim_ffn", Int(c.dim_ffn)},
+      {"head_size", Int(c.head_size)},
+      {"first_gold_layer", Int(c.first_gold_layer)},
+      {"n_gold", Int(c.n_gold)},
+      {"vocab_size", Int(c.vocab_size)},
       {"dtype", JsonValue::String(kernels::DTypeName(model.weights().matrix_dtype))},
       {"weight_bytes", Int(static_cast<int64_t>(model.weights().bytes))},
       {"prefill_linear_flops_per_token", Num(2.0 * PrefillLinearMacsPerToken(c))},
@@ -321,10 +333,14 @@ std::string ResultsJson(const GoldFinchModel& model, const std::string& descript
   JsonValue roof_json = JsonValue::Null();
   if (roof != nullptr) {
     roof_json = JsonValue::Object({
-        {"threads", Int(roof->threads)}, {"avx2_fma", JsonValue::Bool(roof->avx2_fma)},
-        {"read_bytes_per_s", Num(roof->read_bw)}, {"read_bytes_per_s_1thread", Num(roof->read_bw_1t)},
-        {"fma_flops_per_s", Num(roof->fma_peak)}, {"fma_flops_per_s_1thread", Num(roof->fma_peak_1t)},
-        {"gemm_size", Int(roof->gemm_size)}, {"gemm_f32_flops_per_s", Num(roof->gemm_f32)},
+        {"threads", Int(roof->threads)},
+        {"avx2_fma", JsonValue::Bool(roof->avx2_fma)},
+        {"read_bytes_per_s", Num(roof->read_bw)},
+        {"read_bytes_per_s_1thread", Num(roof->read_bw_1t)},
+        {"fma_flops_per_s", Num(roof->fma_peak)},
+        {"fma_flops_per_s_1thread", Num(roof->fma_peak_1t)},
+        {"gemm_size", Int(roof->gemm_size)},
+        {"gemm_f32_flops_per_s", Num(roof->gemm_f32)},
         {"gemm_bf16_flops_per_s", Num(roof->gemm_bf16)},
         {"bandwidth_buffer_bytes", Int(static_cast<int64_t>(roof->bandwidth_bytes))},
     });
@@ -332,18 +348,26 @@ std::string ResultsJson(const GoldFinchModel& model, const std::string& descript
   std::vector<JsonValue> prefill_json;
   for (const PrefillResult& r : prefill) {
     prefill_json.push_back(JsonValue::Object({
-        {"tokens", Int(r.tokens)}, {"chunk_tokens", Int(o.chunk)}, {"seconds", NumArray(r.seconds)},
-        {"median_seconds", Num(r.median)}, {"tokens_per_s", Num(static_cast<double>(r.tokens) / r.median)},
-        {"flops", Num(2.0 * r.macs.total())}, {"linear_flops", Num(2.0 * r.macs.linear)},
-        {"tail_flops", Num(2.0 * r.macs.tail)}, {"head_flops", Num(2.0 * r.macs.head)},
+        {"tokens", Int(r.tokens)},
+        {"chunk_tokens", Int(o.chunk)},
+        {"seconds", NumArray(r.seconds)},
+        {"median_seconds", Num(r.median)},
+        {"tokens_per_s", Num(static_cast<double>(r.tokens) / r.median)},
+        {"flops", Num(2.0 * r.macs.total())},
+        {"linear_flops", Num(2.0 * r.macs.linear)},
+        {"tail_flops", Num(2.0 * r.macs.tail)},
+        {"head_flops", Num(2.0 * r.macs.head)},
         {"flops_per_s", Num(2.0 * r.macs.total() / r.median)},
     }));
   }
   std::vector<JsonValue> decode_json;
   for (const DecodeResult& r : decode) {
     decode_json.push_back(JsonValue::Object({
-        {"batch", Int(r.batch)}, {"context", Int(r.context)}, {"steps", Int(r.steps)},
-        {"warmup_steps", Int(kDecodeWarmupSteps)}, {"step_seconds", NumArray(r.step_seconds)},
+        {"batch", Int(r.batch)},
+        {"context", Int(r.context)},
+        {"steps", Int(r.steps)},
+        {"warmup_steps", Int(kDecodeWarmupSteps)},
+        {"step_seconds", NumArray(r.step_seconds)},
         {"median_step_seconds", Num(r.median_step)},
         {"tokens_per_s", Num(static_cast<double>(r.batch * r.steps) / r.total_seconds)},
         {"bytes_per_step", Num(r.bytes / static_cast<double>(r.steps))},
@@ -352,8 +376,10 @@ std::string ResultsJson(const GoldFinchModel& model, const std::string& descript
     }));
   }
   return ToJson(JsonValue::Object({
-      {"model", std::move(model_json)}, {"threads", Int(kernels::NumThreads())},
-      {"roofline", std::move(roof_json)}, {"prefill", JsonValue::Array(std::move(prefill_json))},
+      {"model", std::move(model_json)},
+      {"threads", Int(kernels::NumThreads())},
+      {"roofline", std::move(roof_json)},
+      {"prefill", JsonValue::Array(std::move(prefill_json))},
       {"decode", JsonValue::Array(std::move(decode_json))},
   }));
 }
@@ -419,7 +445,8 @@ int RunBench(int argc, char** argv) {
   PrintDecode(*decode, m, roof);
 
   if (!o.json_path.empty()) {
-    const std::string json = ResultsJson(m, description, o, o.roofline ? &roof : nullptr, *prefill, *decode);
+    const std::string json =
+        ResultsJson(m, description, o, o.roofline ? &roof : nullptr, *prefill, *decode);
     if (Status s = WriteFile(o.json_path, json); !s.ok()) return Fail(s, 1);
     std::printf("results written to %s\n", o.json_path.c_str());
   }

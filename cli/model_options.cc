@@ -51,7 +51,8 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFromArgs(const Args& args,
   return MakeTokenizer("world", path);
 }
 
-StatusOr<std::unique_ptr<GoldFinchModel>> BuildModelFromArgs(const Args& args, std::string* description) {
+StatusOr<std::unique_ptr<GoldFinchModel>> BuildModelFromArgs(const Args& args,
+                                                             std::string* description) {
   if (!args.Has("random-config")) {
     GF_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModelFromArgs(args));
     *description = loaded.model->config().name + " (" + loaded.dir + ")";

@@ -53,11 +53,17 @@ class SequenceState {
 
   // Recurrent state accessors (pointers valid until the state is destroyed or moved).
   float* wkv_state(int layer) { return wkv_.data() + static_cast<size_t>(layer) * wkv_size_; }
-  const float* wkv_state(int layer) const { return wkv_.data() + static_cast<size_t>(layer) * wkv_size_; }
+  const float* wkv_state(int layer) const {
+    return wkv_.data() + static_cast<size_t>(layer) * wkv_size_;
+  }
   float* att_shift(int layer) { return att_shift_.data() + static_cast<size_t>(layer) * n_embd_; }
-  const float* att_shift(int layer) const { return att_shift_.data() + static_cast<size_t>(layer) * n_embd_; }
+  const float* att_shift(int layer) const {
+    return att_shift_.data() + static_cast<size_t>(layer) * n_embd_;
+  }
   float* ffn_shift(int layer) { return ffn_shift_.data() + static_cast<size_t>(layer) * n_embd_; }
-  const float* ffn_shift(int layer) const { return ffn_shift_.data() + static_cast<size_t>(layer) * n_embd_; }
+  const float* ffn_shift(int layer) const {
+    return ffn_shift_.data() + static_cast<size_t>(layer) * n_embd_;
+  }
   float* carry_kc() { return carry_kc_.data(); }
   const float* carry_kc() const { return carry_kc_.data(); }
   float* carry_o() { return carry_o_.data(); }
@@ -109,8 +115,7 @@ class SequenceState {
   // GoldFinchModel::Rematerialize before continuing.
   static StatusOr<SequenceState> FromParts(const ModelConfig& config, kernels::DType kv_dtype,
                                            std::span<const int32_t> tokens,
-                                           std::span<const float> rows,
-                                           std::string_view recurrent);
+                                           std::span<const float> rows, std::string_view recurrent);
 
  private:
   friend class StateSerializer;
@@ -130,8 +135,8 @@ class SequenceState {
   std::vector<float> carry_kc_;   // A
   std::vector<float> carry_o_;    // C
 
-  int64_t kv_rows_ = 0;                   // committed K/V rows
-  std::vector<std::vector<uint8_t>> keys_;    // per GOLD layer, capacity-managed bytes
+  int64_t kv_rows_ = 0;                     // committed K/V rows
+  std::vector<std::vector<uint8_t>> keys_;  // per GOLD layer, capacity-managed bytes
   std::vector<std::vector<uint8_t>> values_;
 };
 

@@ -118,8 +118,8 @@ class StateSerializer {
     if (n > std::numeric_limits<uint32_t>::max() || n * (4 + 4 * c) > bytes.size()) {
       return DataLoss("state: token count " + std::to_string(n) + " exceeds the record size");
     }
-    const bool ok = in.GetArray(&s.tokens_, n) && in.GetArray(&s.compressed_, n * c) &&
-                    ReadRecurrent(in, s);
+    const bool ok =
+        in.GetArray(&s.tokens_, n) && in.GetArray(&s.compressed_, n * c) && ReadRecurrent(in, s);
     if (!ok || in.pos() != body.size()) return DataLoss("state: size does not match layout");
     GF_RETURN_IF_ERROR(CheckTokenIds(s));
     return s;
@@ -129,8 +129,8 @@ class StateSerializer {
                                            std::span<const int32_t> tokens,
                                            std::span<const float> rows,
                                            std::string_view recurrent) {
-    GF_ASSIGN_OR_RETURN(std::string_view body,
-                        CheckFrame(recurrent, kRecurrentMagic, kShapeHeaderBytes, "recurrent state"));
+    GF_ASSIGN_OR_RETURN(std::string_view body, CheckFrame(recurrent, kRecurrentMagic,
+                                                          kShapeHeaderBytes, "recurrent state"));
     Reader in(body);
     SequenceState s(config, kv_dtype);
     GF_RETURN_IF_ERROR(ReadShapeHeader(in, s, kRecurrentVersion, "recurrent state"));
@@ -157,8 +157,8 @@ class StateSerializer {
     Put(out, version);
     Put(out, uint32_t{0});
     Put(out, s.shape_fingerprint_);
-    for (int v : {s.n_layer_, s.n_embd_, s.dim_att_, s.head_size_, s.first_gold_,
-                  s.compressed_dim_, s.vocab_size_, 0}) {
+    for (int v : {s.n_layer_, s.n_embd_, s.dim_att_, s.head_size_, s.first_gold_, s.compressed_dim_,
+                  s.vocab_size_, 0}) {
       Put(out, static_cast<uint32_t>(v));
     }
   }
@@ -188,15 +188,14 @@ class StateSerializer {
       return InvalidArgument(std::string(what) + ": unsupported format version " +
                              std::to_string(version));
     }
-    const int expected[7] = {s.n_layer_, s.n_embd_, s.dim_att_, s.head_size_, s.first_gold_,
-                             s.compressed_dim_, s.vocab_size_};
-    const char* names[7] = {"n_layer", "n_embd", "dim_att", "head_size", "first_gold_layer",
-                            "compressed_dim", "vocab_size"};
+    const int expected[7] = {s.n_layer_,    s.n_embd_,         s.dim_att_,   s.head_size_,
+                             s.first_gold_, s.compressed_dim_, s.vocab_size_};
+    const char* names[7] = {"n_layer",          "n_embd",         "dim_att",   "head_size",
+                            "first_gold_layer", "compressed_dim", "vocab_size"};
     for (int i = 0; i < 7; ++i) {
       if (dims[i] != static_cast<uint32_t>(expected[i])) {
-        return InvalidArgument(std::string(what) + ": " + names[i] + " " +
-                               std::to_string(dims[i]) + " does not match the model's " +
-                               std::to_string(expected[i]));
+        return InvalidArgument(std::string(what) + ": " + names[i] + " " + std::to_string(dims[i]) +
+                               " does not match the model's " + std::to_string(expected[i]));
       }
     }
     if (fingerprint != s.shape_fingerprint_) {
@@ -233,8 +232,7 @@ StatusOr<SequenceState> SequenceState::Deserialize(std::string_view bytes,
   return StateSerializer::Deserialize(bytes, config, kv_dtype);
 }
 
-StatusOr<SequenceState> SequenceState::FromParts(const ModelConfig& config,
-                                                 kernels::DType kv_dtype,
+StatusOr<SequenceState> SequenceState::FromParts(const ModelConfig& config, kernels::DType kv_dtype,
                                                  std::span<const int32_t> tokens,
                                                  std::span<const float> rows,
                                                  std::string_view recurrent) {

@@ -45,94 +45,94 @@ inline constexpr unsigned kOptByteSize = 16;
 // X(field, type, default, group, min, max, flags, choices, help)
 //   min/max: inclusive range for numbers (ignored for other types);
 //   choices: nullptr, or the allowed values separated by '|' (an empty alternative allows "").
-#define GF_SERVE_OPTION_LIST(X)                                                                  \
-  X(model, std::string, "", "Model", 0, 0, kOptNone, nullptr,                                    \
-    "Model directory (HF layout: config.json, model.safetensors, tokenizer); empty = the "       \
-    "built-in model")                                                                            \
-  X(dtype, std::string, "", "Model", 0, 0, kOptNone, "|f32|bf16",                                \
-    "Weight/compute dtype: f32 or bf16; empty = the model's preference")                         \
-  X(threads, int, 0, "Model", 0, 4096, kOptNone, nullptr,                                        \
-    "Compute threads for the engine; 0 = all cores")                                             \
-  X(served_model_name, std::string, "", "Model", 0, 0, kOptNone, nullptr,                        \
-    "Model name reported by /v1/models and accepted in requests; empty = the model config name") \
-  X(max_model_len, int, 0, "Model", 0, 16777216, kOptNone, nullptr,                              \
-    "Context length limit (prompt + completion tokens); 0 = the model's limit, or 32768")        \
-  X(host, std::string, "127.0.0.1", "Network", 0, 0, kOptNonEmpty, nullptr,                      \
-    "Address to listen on (0.0.0.0 = all interfaces)")                                           \
-  X(port, int, 8000, "Network", 0, 65535, kOptNone, nullptr,                                     \
-    "TCP port to listen on; 0 = pick a free port")                                               \
-  X(http_threads, int, 2, "Network", 1, 1024, kOptNone, nullptr,                                 \
-    "I/O threads serving HTTP connections")                                                      \
-  X(grpc_port, int, 50051, "gRPC", 0, 65535, kOptNone, nullptr,                                  \
-    "TCP port of the gRPC API (goldfinch.v1.Inference, health, reflection) on --host; 0 = off")  \
-  X(grpc_max_message_bytes, std::int64_t, 16777216, "gRPC", 1, 2147483647, kOptByteSize, nullptr,\
-    "Largest gRPC message received or sent, in bytes")                                           \
-  X(grpc_keepalive_time, double, 7200.0, "gRPC", 0, 1e7, kOptMinExclusive, nullptr,              \
-    "Seconds between the server's keepalive pings on an idle gRPC connection")                   \
-  X(grpc_keepalive_min_client_interval, double, 60.0, "gRPC", 0, 1e7, kOptNone, nullptr,         \
-    "Shortest interval, in seconds, at which clients may ping (also without calls); faster "     \
-    "pings draw GOAWAY too_many_pings")                                                          \
-  X(api_key, std::vector<std::string>, {}, "Auth", 0, 0, kOptSecret, nullptr,                    \
-    "API keys accepted as 'Authorization: Bearer KEY' (comma-separated in flags and env); no "   \
-    "keys and no key file = auth disabled. Prefer GOLDFINCH_API_KEY or api-key-file over argv")  \
-  X(api_key_file, std::string, "", "Auth", 0, 0, kOptNone, nullptr,                              \
-    "File with one API key per line, optionally followed by a tenant name; '#' comments")        \
-  X(public_metrics, bool, true, "Auth", 0, 0, kOptNone, nullptr,                                 \
-    "Serve /metrics without an API key")                                                         \
-  X(max_running, int, 32, "Scheduling", 1, 65536, kOptNone, nullptr,                             \
-    "Most sequences decoding at once")                                                           \
-  X(max_waiting, int, 256, "Scheduling", 0, 16777216, kOptNone, nullptr,                         \
-    "Most requests queued before new ones get 429")                                              \
-  X(step_token_budget, int, 512, "Scheduling", 1, 16777216, kOptNone, nullptr,                   \
-    "Most tokens (prefill + decode) processed in one engine step")                               \
-  X(prefill_chunk, int, 256, "Scheduling", 1, 16777216, kOptNone, nullptr,                       \
-    "Most prompt tokens of one sequence prefilled in one step")                                  \
-  X(max_tokens_cap, int, 0, "Limits", 0, 16777216, kOptNone, nullptr,                            \
-    "Server cap on a request's max_tokens; 0 = none")                                            \
-  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptByteSize, nullptr,   \
-    "Largest request body accepted, in bytes")                                                   \
-  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptByteSize, nullptr,         \
-    "Largest request header block accepted, in bytes")                                           \
-  X(max_json_depth, int, 64, "Limits", 1, 10000, kOptNone, nullptr,                              \
-    "Deepest JSON nesting accepted in a request body")                                           \
-  X(max_n, int, 8, "Limits", 1, 128, kOptNone, nullptr,                                          \
-    "Largest 'n' (choices per request) accepted")                                                \
-  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptByteSize, nullptr,\
-    "Outbound buffer per stream, in bytes; a client that falls this far behind is cut off")      \
-  X(request_timeout, double, 600.0, "Timeouts", 0, 1e7, kOptMinExclusive, nullptr,               \
-    "Longest a request may run (queueing included), in seconds")                                 \
-  X(header_read_timeout, double, 10.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,            \
-    "Time allowed to receive a request's headers, in seconds")                                   \
-  X(idle_timeout, double, 60.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,                   \
-    "Idle keep-alive connections are closed after this many seconds")                            \
-  X(sse_keepalive_interval, double, 5.0, "Timeouts", 0, 3600, kOptMinExclusive, nullptr,         \
-    "Seconds between ':' keep-alive comments on a quiet stream")                                 \
-  X(shutdown_timeout, double, 30.0, "Timeouts", 0, 1e6, kOptNone, nullptr,                       \
-    "On SIGTERM, seconds to let running requests finish before they are cancelled")              \
-  X(cache, bool, true, "Prefix cache", 0, 0, kOptNone, nullptr,                                  \
+#define GF_SERVE_OPTION_LIST(X)                                                                    \
+  X(model, std::string, "", "Model", 0, 0, kOptNone, nullptr,                                      \
+    "Model directory (HF layout: config.json, model.safetensors, tokenizer); empty = the "         \
+    "built-in model")                                                                              \
+  X(dtype, std::string, "", "Model", 0, 0, kOptNone, "|f32|bf16",                                  \
+    "Weight/compute dtype: f32 or bf16; empty = the model's preference")                           \
+  X(threads, int, 0, "Model", 0, 4096, kOptNone, nullptr,                                          \
+    "Compute threads for the engine; 0 = all cores")                                               \
+  X(served_model_name, std::string, "", "Model", 0, 0, kOptNone, nullptr,                          \
+    "Model name reported by /v1/models and accepted in requests; empty = the model config name")   \
+  X(max_model_len, int, 0, "Model", 0, 16777216, kOptNone, nullptr,                                \
+    "Context length limit (prompt + completion tokens); 0 = the model's limit, or 32768")          \
+  X(host, std::string, "127.0.0.1", "Network", 0, 0, kOptNonEmpty, nullptr,                        \
+    "Address to listen on (0.0.0.0 = all interfaces)")                                             \
+  X(port, int, 8000, "Network", 0, 65535, kOptNone, nullptr,                                       \
+    "TCP port to listen on; 0 = pick a free port")                                                 \
+  X(http_threads, int, 2, "Network", 1, 1024, kOptNone, nullptr,                                   \
+    "I/O threads serving HTTP connections")                                                        \
+  X(grpc_port, int, 50051, "gRPC", 0, 65535, kOptNone, nullptr,                                    \
+    "TCP port of the gRPC API (goldfinch.v1.Inference, health, reflection) on --host; 0 = off")    \
+  X(grpc_max_message_bytes, std::int64_t, 16777216, "gRPC", 1, 2147483647, kOptByteSize, nullptr,  \
+    "Largest gRPC message received or sent, in bytes")                                             \
+  X(grpc_keepalive_time, double, 7200.0, "gRPC", 0, 1e7, kOptMinExclusive, nullptr,                \
+    "Seconds between the server's keepalive pings on an idle gRPC connection")                     \
+  X(grpc_keepalive_min_client_interval, double, 60.0, "gRPC", 0, 1e7, kOptNone, nullptr,           \
+    "Shortest interval, in seconds, at which clients may ping (also without calls); faster "       \
+    "pings draw GOAWAY too_many_pings")                                                            \
+  X(api_key, std::vector<std::string>, {}, "Auth", 0, 0, kOptSecret, nullptr,                      \
+    "API keys accepted as 'Authorization: Bearer KEY' (comma-separated in flags and env); no "     \
+    "keys and no key file = auth disabled. Prefer GOLDFINCH_API_KEY or api-key-file over argv")    \
+  X(api_key_file, std::string, "", "Auth", 0, 0, kOptNone, nullptr,                                \
+    "File with one API key per line, optionally followed by a tenant name; '#' comments")          \
+  X(public_metrics, bool, true, "Auth", 0, 0, kOptNone, nullptr,                                   \
+    "Serve /metrics without an API key")                                                           \
+  X(max_running, int, 32, "Scheduling", 1, 65536, kOptNone, nullptr,                               \
+    "Most sequences decoding at once")                                                             \
+  X(max_waiting, int, 256, "Scheduling", 0, 16777216, kOptNone, nullptr,                           \
+    "Most requests queued before new ones get 429")                                                \
+  X(step_token_budget, int, 512, "Scheduling", 1, 16777216, kOptNone, nullptr,                     \
+    "Most tokens (prefill + decode) processed in one engine step")                                 \
+  X(prefill_chunk, int, 256, "Scheduling", 1, 16777216, kOptNone, nullptr,                         \
+    "Most prompt tokens of one sequence prefilled in one step")                                    \
+  X(max_tokens_cap, int, 0, "Limits", 0, 16777216, kOptNone, nullptr,                              \
+    "Server cap on a request's max_tokens; 0 = none")                                              \
+  X(max_body_bytes, std::int64_t, 16777216, "Limits", 1, 17179869184.0, kOptByteSize, nullptr,     \
+    "Largest request body accepted, in bytes")                                                     \
+  X(max_header_bytes, std::int64_t, 16384, "Limits", 1, 16777216, kOptByteSize, nullptr,           \
+    "Largest request header block accepted, in bytes")                                             \
+  X(max_json_depth, int, 64, "Limits", 1, 10000, kOptNone, nullptr,                                \
+    "Deepest JSON nesting accepted in a request body")                                             \
+  X(max_n, int, 8, "Limits", 1, 128, kOptNone, nullptr,                                            \
+    "Largest 'n' (choices per request) accepted")                                                  \
+  X(stream_buffer_bytes, std::int64_t, 1048576, "Limits", 1, 17179869184.0, kOptByteSize, nullptr, \
+    "Outbound buffer per stream, in bytes; a client that falls this far behind is cut off")        \
+  X(request_timeout, double, 600.0, "Timeouts", 0, 1e7, kOptMinExclusive, nullptr,                 \
+    "Longest a request may run (queueing included), in seconds")                                   \
+  X(header_read_timeout, double, 10.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,              \
+    "Time allowed to receive a request's headers, in seconds")                                     \
+  X(idle_timeout, double, 60.0, "Timeouts", 0, 1e6, kOptMinExclusive, nullptr,                     \
+    "Idle keep-alive connections are closed after this many seconds")                              \
+  X(sse_keepalive_interval, double, 5.0, "Timeouts", 0, 3600, kOptMinExclusive, nullptr,           \
+    "Seconds between ':' keep-alive comments on a quiet stream")                                   \
+  X(shutdown_timeout, double, 30.0, "Timeouts", 0, 1e6, kOptNone, nullptr,                         \
+    "On SIGTERM, seconds to let running requests finish before they are cancelled")                \
+  X(cache, bool, true, "Prefix cache", 0, 0, kOptNone, nullptr,                                    \
     "Reuse the model state of repeated prompt prefixes across requests (memory tier, plus a disk " \
-    "tier unless cache-dir is none); false = no prefix cache")                                    \
-  X(cache_dir, std::string, "", "Prefix cache", 0, 0, kOptNone, nullptr,                         \
+    "tier unless cache-dir is none); false = no prefix cache")                                     \
+  X(cache_dir, std::string, "", "Prefix cache", 0, 0, kOptNone, nullptr,                           \
     "Directory of the disk tier; empty = ${XDG_CACHE_HOME:-$HOME/.cache}/goldfinch/prefix-cache; " \
-    "none = memory tier only. One server per directory; if it is in use or not writable the "     \
-    "server runs memory-only")                                                                    \
-  X(cache_memory_bytes, std::int64_t, 1073741824, "Prefix cache", 0, 1099511627776.0,            \
-    kOptByteSize, nullptr, "Byte budget of the memory tier; 0 = no memory tier")                 \
-  X(cache_disk_bytes, std::int64_t, 17179869184, "Prefix cache", 0, 1125899906842624.0,          \
-    kOptByteSize, nullptr, "Byte budget of the disk tier; 0 = no disk tier")                     \
-  X(cache_secret, std::string, "", "Prefix cache", 0, 0, kOptSecret, nullptr,                    \
-    "Key (at least 16 bytes) of the per-tenant cache namespaces; empty = <cache-dir>/secret, "    \
-    "created on first start (random per process when memory-only). Prefer "                      \
-    "GOLDFINCH_CACHE_SECRET over argv")                                                           \
-  X(cache_snapshot_interval, int, 2048, "Prefix cache", 1, 16777216, kOptNone, nullptr,          \
-    "Inside long prompts, store a snapshot every this many tokens")                               \
-  X(cache_min_tokens, int, 32, "Prefix cache", 1, 16777216, kOptNone, nullptr,                   \
-    "Shortest prefix, in tokens, worth storing (shorter ones are recomputed)")                    \
-  X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                     \
-    "Log format: text (human readable) or json (one JSON object per line)")                      \
-  X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",    \
-    "Lowest level logged")                                                                       \
-  X(config, std::string, "", "Config", 0, 0, kOptNotInFile, nullptr,                             \
+    "none = memory tier only. One server per directory; if it is in use or not writable the "      \
+    "server runs memory-only")                                                                     \
+  X(cache_memory_bytes, std::int64_t, 1073741824, "Prefix cache", 0, 1099511627776.0,              \
+    kOptByteSize, nullptr, "Byte budget of the memory tier; 0 = no memory tier")                   \
+  X(cache_disk_bytes, std::int64_t, 17179869184, "Prefix cache", 0, 1125899906842624.0,            \
+    kOptByteSize, nullptr, "Byte budget of the disk tier; 0 = no disk tier")                       \
+  X(cache_secret, std::string, "", "Prefix cache", 0, 0, kOptSecret, nullptr,                      \
+    "Key (at least 16 bytes) of the per-tenant cache namespaces; empty = <cache-dir>/secret, "     \
+    "created on first start (random per process when memory-only). Prefer "                        \
+    "GOLDFINCH_CACHE_SECRET over argv")                                                            \
+  X(cache_snapshot_interval, int, 2048, "Prefix cache", 1, 16777216, kOptNone, nullptr,            \
+    "Inside long prompts, store a snapshot every this many tokens")                                \
+  X(cache_min_tokens, int, 32, "Prefix cache", 1, 16777216, kOptNone, nullptr,                     \
+    "Shortest prefix, in tokens, worth storing (shorter ones are recomputed)")                     \
+  X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                       \
+    "Log format: text (human readable) or json (one JSON object per line)")                        \
+  X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",      \
+    "Lowest level logged")                                                                         \
+  X(config, std::string, "", "Config", 0, 0, kOptNotInFile, nullptr,                               \
     "TOML config file (keys = option names); see config/goldfinch.toml")
 
 struct ServeOptions {

@@ -152,9 +152,8 @@ TEST(ChatTemplateTest, LoadCustomFile) {
   })");
   auto loaded = ChatTemplate::Load(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  const std::vector<ChatMessage> messages = {{ChatRole::kSystem, " s\n\n"},
-                                             {ChatRole::kUser, "q"},
-                                             {ChatRole::kAssistant, "r"}};
+  const std::vector<ChatMessage> messages = {
+      {ChatRole::kSystem, " s\n\n"}, {ChatRole::kUser, "q"}, {ChatRole::kAssistant, "r"}};
   const std::string text = "<sys> s\n\n</sys>\n<u>q</u>\n<a>r</a>\n<a>";
   EXPECT_EQ(loaded->RenderText(messages), text);
   EXPECT_EQ(loaded->Render(messages, *tokenizer), Ids(text));
@@ -198,8 +197,7 @@ TEST(ChatTemplateTest, MalformedFilesNameTheKey) {
     auto chat = ChatTemplate::FromJson(c.json);
     ASSERT_FALSE(chat.ok());
     EXPECT_EQ(chat.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(chat.status().message().find(c.key), std::string::npos)
-        << chat.status().message();
+    EXPECT_NE(chat.status().message().find(c.key), std::string::npos) << chat.status().message();
     EXPECT_NE(chat.status().message().find("chat_template.json"), std::string::npos);
   }
   // The same through Load.

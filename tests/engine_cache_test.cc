@@ -120,7 +120,8 @@ std::vector<TokenId> RandomText(std::mt19937& rng, size_t n) {
   static const std::string alphabet = "abcdefghijklmnopqrstuvwxyz      ,.\n";
   std::vector<TokenId> ids;
   for (size_t i = 0; i < n; ++i) {
-    ids.push_back(static_cast<TokenId>(static_cast<unsigned char>(alphabet[rng() % alphabet.size()])) + 1);
+    ids.push_back(
+        static_cast<TokenId>(static_cast<unsigned char>(alphabet[rng() % alphabet.size()])) + 1);
   }
   return ids;
 }
@@ -131,7 +132,7 @@ struct RunResult {
 };
 
 RunResult Generate(Engine& engine, const std::vector<TokenId>& prompt, int max_tokens,
-              const Sha256Digest& salt = {}, bool enabled = true) {
+                   const Sha256Digest& salt = {}, bool enabled = true) {
   GenerateRequest request;
   request.prompt = prompt;
   request.max_tokens = max_tokens;
@@ -173,7 +174,8 @@ TEST(EngineCacheTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
   auto reference = LoadModel();
   ASSERT_NE(reference, nullptr);
   auto model = LoadModel();
-  auto cache = MakeCache(std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
+  auto cache = MakeCache(
+      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   ASSERT_NE(cache, nullptr);
   auto engine = MakeEngine(cache, std::move(model));
   ASSERT_NE(engine, nullptr);
@@ -190,8 +192,8 @@ TEST(EngineCacheTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
     const std::vector<int64_t> stored = StoredPositions(*cache, base, first.tokens);
     // Prompts sharing k tokens of the base, then diverging (k inside a "word", at the end, and
     // beyond it: the same prompt again and the prompt extended by its own output).
-    const size_t ks[] = {10, 17, 40, 97, base.size() / 2 + 3, base.size() - 20, base.size() - 1,
-                         base.size()};
+    const size_t ks[] = {
+        10, 17, 40, 97, base.size() / 2 + 3, base.size() - 20, base.size() - 1, base.size()};
     for (size_t k : ks) {
       std::vector<TokenId> prompt(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(k));
       if (k < base.size()) {
@@ -240,7 +242,8 @@ TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
     auto store = cache::DiskStore::Open(disk);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return std::make_unique<cache::TieredStore>(
-        std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{memory_budget}), std::move(*store));
+        std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{memory_budget}),
+        std::move(*store));
   };
   {
     auto model = LoadModel();
@@ -270,7 +273,8 @@ TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
 TEST(EngineCacheTest, OptOutAndNamespaces) {
   auto reference = LoadModel();
   auto model = LoadModel();
-  auto cache = MakeCache(std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
+  auto cache = MakeCache(
+      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   auto engine = MakeEngine(cache, std::move(model));
   std::mt19937 rng(7);
   const std::vector<TokenId> prompt = RandomText(rng, 120);
@@ -299,7 +303,8 @@ TEST(EngineCacheTest, OptOutAndNamespaces) {
 
 TEST(EngineCacheTest, CancelledRequestStoresItsPrefix) {
   auto model = LoadModel();
-  auto cache = MakeCache(std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
+  auto cache = MakeCache(
+      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   auto engine = MakeEngine(cache, std::move(model));
   std::mt19937 rng(3);
   const std::vector<TokenId> prompt = RandomText(rng, 100);

@@ -272,11 +272,11 @@ std::vector<EquivalentCase> CacheCases() {
     cases.push_back({"cache_salt of " + std::to_string(size), "\"cache_salt\":\"" + salt + "\"",
                      [=](pb::GenerateRequest* r) { r->set_cache_salt(salt); }});
   }
-  cases.push_back({"both", R"("cache_prompt":false,"cache_salt":"team")",
-                   [](pb::GenerateRequest* r) {
-                     r->set_cache_prompt(false);
-                     r->set_cache_salt("team");
-                   }});
+  cases.push_back(
+      {"both", R"("cache_prompt":false,"cache_salt":"team")", [](pb::GenerateRequest* r) {
+         r->set_cache_prompt(false);
+         r->set_cache_salt("team");
+       }});
   return cases;
 }
 
@@ -323,8 +323,7 @@ TEST_F(GrpcRequestTest, CacheFieldsAndMarkersSameAsChatCompletions) {
   };
   cases.push_back({"three messages", messages({}), conversation({})});
   cases.push_back({"marked user message", messages({false, true}), conversation({false, true})});
-  cases.push_back(
-      {"all marked", messages({true, true, true}), conversation({true, true, true})});
+  cases.push_back({"all marked", messages({true, true, true}), conversation({true, true, true})});
   for (const EquivalentCase& c : cases) {
     SCOPED_TRACE(c.name);
     const auto http = Chat(ChatBody(c.json));

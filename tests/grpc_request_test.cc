@@ -365,7 +365,8 @@ TEST_F(GrpcRequestTest, CacheFields) {
         TextRequest([&](pb::GenerateRequest* r) { r->set_cache_salt(std::string(size, 'z')); }));
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(bad.status().message(), "cache_salt: must be 1-256 bytes, got " + std::to_string(size));
+    EXPECT_EQ(bad.status().message(),
+              "cache_salt: must be 1-256 bytes, got " + std::to_string(size));
   }
 
   // Chat: every message end is a hint; a marker is accepted. "User: a\n\n" = 9 tokens,

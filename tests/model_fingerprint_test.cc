@@ -74,7 +74,6 @@ TEST(ModelFingerprintTest, TwoLoadsOfTheBuiltinModelAgree) {
   const Sha256Digest fa = Timed((*a)->weights(), tok, "builtin f32");
   EXPECT_EQ(fa, ModelFingerprint(**b, tok));
   EXPECT_NE(fa, Sha256Digest{});
-
 }
 
 TEST(ModelFingerprintTest, EveryWeightValueCounts) {

@@ -22,8 +22,8 @@ TEST_F(OpenAiParserTest, MalformedChatRequests) {
       {"missing messages", R"({"model":"gf-test"})", 400, kBad, "messages", ""},
       {"empty messages", R"({"model":"gf-test","messages":[]})", 400, kBad, "messages", ""},
       {"messages string", R"({"model":"gf-test","messages":"hi"})", 400, kBad, "messages", ""},
-      {"message not an object", R"({"model":"gf-test","messages":[5]})", 400, kBad,
-       "messages[0]", ""},
+      {"message not an object", R"({"model":"gf-test","messages":[5]})", 400, kBad, "messages[0]",
+       ""},
       {"message without role", R"({"model":"gf-test","messages":[{"content":"hi"}]})", 400, kBad,
        "messages[0].role", ""},
       {"role not a string", R"({"model":"gf-test","messages":[{"role":1,"content":"hi"}]})", 400,
@@ -34,8 +34,8 @@ TEST_F(OpenAiParserTest, MalformedChatRequests) {
       {"tool role",
        R"({"model":"gf-test","messages":[{"role":"tool","content":"x","tool_call_id":"1"}]})", 400,
        kBad, "messages[0].role", ""},
-      {"message without content", R"({"model":"gf-test","messages":[{"role":"user"}]})", 400,
-       kBad, "messages[0].content", ""},
+      {"message without content", R"({"model":"gf-test","messages":[{"role":"user"}]})", 400, kBad,
+       "messages[0].content", ""},
       {"null content", R"({"model":"gf-test","messages":[{"role":"assistant","content":null}]})",
        400, kBad, "messages[0].content", ""},
       {"content number", R"({"model":"gf-test","messages":[{"role":"user","content":5}]})", 400,
@@ -44,11 +44,10 @@ TEST_F(OpenAiParserTest, MalformedChatRequests) {
        R"({"model":"gf-test","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"http://x"}}]}]})",
        400, kBad, "messages[0].content", ""},
       {"text part without text",
-       R"({"model":"gf-test","messages":[{"role":"user","content":[{"type":"text"}]}]})", 400,
-       kBad, "messages[0].content", ""},
-      {"part not an object",
-       R"({"model":"gf-test","messages":[{"role":"user","content":["hi"]}]})", 400, kBad,
+       R"({"model":"gf-test","messages":[{"role":"user","content":[{"type":"text"}]}]})", 400, kBad,
        "messages[0].content", ""},
+      {"part not an object", R"({"model":"gf-test","messages":[{"role":"user","content":["hi"]}]})",
+       400, kBad, "messages[0].content", ""},
       {"tool_calls in message",
        R"({"model":"gf-test","messages":[{"role":"assistant","content":"","tool_calls":[{"id":"1"}]}]})",
        400, kBad, "messages[0].tool_calls", ""},
@@ -63,8 +62,8 @@ TEST_F(OpenAiParserTest, MalformedChatRequests) {
       {"audio", ChatBody(R"("audio":{"voice":"x"})"), 400, kBad, "audio", ""},
       {"top_logprobs 21", ChatBody(R"("logprobs":true,"top_logprobs":21)"), 400, kBad,
        "top_logprobs", ""},
-      {"top_logprobs without logprobs", ChatBody(R"("top_logprobs":2)"), 400, kBad,
-       "top_logprobs", ""},
+      {"top_logprobs without logprobs", ChatBody(R"("top_logprobs":2)"), 400, kBad, "top_logprobs",
+       ""},
       {"top_logprobs with logprobs false", ChatBody(R"("logprobs":false,"top_logprobs":0)"), 400,
        kBad, "top_logprobs", ""},
       {"logprobs int", ChatBody(R"("logprobs":1)"), 400, kBad, "logprobs", ""},
@@ -75,14 +74,13 @@ TEST_F(OpenAiParserTest, MalformedChatRequests) {
       {"temperature inf", ChatBody(R"("temperature":1e999)"), 400, kBad, "", ""},
       {"temperature huge", ChatBody(R"("temperature":1e308)"), 400, kBad, "temperature", ""},
       {"stop five", ChatBody(R"("stop":["a","b","c","d","e"])"), 400, kBad, "stop", ""},
-      {"stream_options without stream", ChatBody(R"("stream_options":{"include_usage":true})"),
-       400, kBad, "stream_options", ""},
-      {"logit_bias value 500", ChatBody(R"("logit_bias":{"1":500})"), 400, kBad, "logit_bias",
-       ""},
+      {"stream_options without stream", ChatBody(R"("stream_options":{"include_usage":true})"), 400,
+       kBad, "stream_options", ""},
+      {"logit_bias value 500", ChatBody(R"("logit_bias":{"1":500})"), 400, kBad, "logit_bias", ""},
       {"completion too long", ChatBody(R"("max_completion_tokens":100)"), 400, kBad,
        "max_completion_tokens", "context_length_exceeded"},
-      {"deprecated max_tokens too long", ChatBody(R"("max_tokens":100)"), 400, kBad,
-       "max_tokens", "context_length_exceeded"},
+      {"deprecated max_tokens too long", ChatBody(R"("max_tokens":100)"), 400, kBad, "max_tokens",
+       "context_length_exceeded"},
       {"messages too long",
        R"({"model":"gf-test","messages":[{"role":"user","content":")" + long_content + R"("}]})",
        400, kBad, "messages", "context_length_exceeded"},
@@ -148,8 +146,8 @@ TEST_F(OpenAiParserTest, ChatCacheFieldsAndSnapshotHints) {
   EXPECT_FALSE(r.cache.cache_salt.has_value());
   EXPECT_EQ(r.cache.snapshot_hints, (std::vector<int64_t>{19, 29, 48}));
 
-  const auto opted_out = Chat(R"({"model":"gf-test",)" + messages +
-                              R"(,"cache_prompt":false,"cache_salt":"s"})");
+  const auto opted_out =
+      Chat(R"({"model":"gf-test",)" + messages + R"(,"cache_prompt":false,"cache_salt":"s"})");
   ASSERT_TRUE(std::holds_alternative<ChatRequest>(opted_out));
   EXPECT_FALSE(std::get<ChatRequest>(opted_out).cache.cache_prompt);
   EXPECT_EQ(std::get<ChatRequest>(opted_out).cache.cache_salt, std::optional<std::string>("s"));
@@ -180,8 +178,7 @@ TEST_F(OpenAiParserTest, ChatCacheFieldsAndSnapshotHints) {
       {"salt empty", ChatBody(R"("cache_salt":"")"), 400, kBad, "cache_salt", ""},
       {"salt too long", ChatBody("\"cache_salt\":\"" + std::string(257, 'x') + "\""), 400, kBad,
        "cache_salt", ""},
-      {"cache_prompt string", ChatBody(R"("cache_prompt":"false")"), 400, kBad, "cache_prompt",
-       ""},
+      {"cache_prompt string", ChatBody(R"("cache_prompt":"false")"), 400, kBad, "cache_prompt", ""},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -223,8 +220,8 @@ TEST_F(OpenAiParserTest, ChatMaxTokensAndLogprobs) {
 }
 
 TEST_F(OpenAiParserTest, ChatContentCannotInjectControlTokens) {
-  const auto result = Chat(
-      R"({"model":"gf-test","messages":[{"role":"user","content":"<|endoftext|>"}]})");
+  const auto result =
+      Chat(R"({"model":"gf-test","messages":[{"role":"user","content":"<|endoftext|>"}]})");
   ASSERT_TRUE(std::holds_alternative<ChatRequest>(result));
   const ChatRequest& r = std::get<ChatRequest>(result);
   for (TokenId id : r.prompt) EXPECT_NE(id, 0);
@@ -233,8 +230,9 @@ TEST_F(OpenAiParserTest, ChatContentCannotInjectControlTokens) {
 
 TEST_F(OpenAiParserTest, MutatedRequestsNeverCrash) {
   const std::vector<std::string> seeds = {
-      CompletionBody(R"("max_tokens":3,"logprobs":2,"echo":true,"stop":["a","b"],)"
-                     R"("logit_bias":{"5":1},"stream":true,"stream_options":{"include_usage":true})"),
+      CompletionBody(
+          R"("max_tokens":3,"logprobs":2,"echo":true,"stop":["a","b"],)"
+          R"("logit_bias":{"5":1},"stream":true,"stream_options":{"include_usage":true})"),
       R"({"model":"gf-test","prompt":[[1,2],[3]],"n":2,"best_of":2,"seed":-5})",
       ChatBody(R"("logprobs":true,"top_logprobs":3,"max_completion_tokens":4,"stop":"x")"),
       R"({"model":"gf-test","messages":[{"role":"system","content":[{"type":"text","text":"s"}]},)"
@@ -252,14 +250,21 @@ TEST_F(OpenAiParserTest, MutatedRequestsNeverCrash) {
     for (size_t e = 0; e < edits && !body.empty(); ++e) {
       const size_t pos = next() % body.size();
       switch (next() % 3) {
-        case 0: body[pos] = alphabet[next() % alphabet.size()]; break;
-        case 1: body.erase(pos, 1 + next() % 3); break;
-        default: body.insert(pos, 1, alphabet[next() % alphabet.size()]); break;
+        case 0:
+          body[pos] = alphabet[next() % alphabet.size()];
+          break;
+        case 1:
+          body.erase(pos, 1 + next() % 3);
+          break;
+        default:
+          body.insert(pos, 1, alphabet[next() % alphabet.size()]);
+          break;
       }
     }
     const auto completion = Completion(body);
     const auto chat = Chat(body);
-    for (const ApiError* error : {std::get_if<ApiError>(&completion), std::get_if<ApiError>(&chat)}) {
+    for (const ApiError* error :
+         {std::get_if<ApiError>(&completion), std::get_if<ApiError>(&chat)}) {
       if (error == nullptr) {
         ++requests;
         continue;

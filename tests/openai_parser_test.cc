@@ -53,10 +53,8 @@ TEST_F(OpenAiParserTest, MalformedCompletionRequests) {
       {"token id in nested list", R"({"model":"gf-test","prompt":[[1],[2,-1]]})", 400, kBad,
        "prompt", ""},
       {"token id float", R"({"model":"gf-test","prompt":[1.5]})", 400, kBad, "prompt", ""},
-      {"mixed prompt array", R"({"model":"gf-test","prompt":["a",1]})", 400, kBad, "prompt",
-       ""},
-      {"mixed ids and lists", R"({"model":"gf-test","prompt":[1,[2]]})", 400, kBad, "prompt",
-       ""},
+      {"mixed prompt array", R"({"model":"gf-test","prompt":["a",1]})", 400, kBad, "prompt", ""},
+      {"mixed ids and lists", R"({"model":"gf-test","prompt":[1,[2]]})", 400, kBad, "prompt", ""},
       {"prompt object", R"({"model":"gf-test","prompt":{"a":1}})", 400, kBad, "prompt", ""},
       {"prompt bool", R"({"model":"gf-test","prompt":true})", 400, kBad, "prompt", ""},
       {"max_tokens negative", CompletionBody(R"("max_tokens":-1)"), 400, kBad, "max_tokens", ""},
@@ -66,23 +64,21 @@ TEST_F(OpenAiParserTest, MalformedCompletionRequests) {
       // 1e999 overflows a double: nlohmann rejects the whole document ("number overflow"), so
       // these are JSON errors with a null param, like any other unparsable body.
       {"max_tokens inf", CompletionBody(R"("max_tokens":1e999)"), 400, kBad, "", ""},
-      {"max_tokens beyond uint64", CompletionBody(R"("max_tokens":99999999999999999999999)"),
-       400, kBad, "max_tokens", ""},
-      {"max_tokens uint64 max", CompletionBody(R"("max_tokens":18446744073709551615)"), 400,
+      {"max_tokens beyond uint64", CompletionBody(R"("max_tokens":99999999999999999999999)"), 400,
        kBad, "max_tokens", ""},
+      {"max_tokens uint64 max", CompletionBody(R"("max_tokens":18446744073709551615)"), 400, kBad,
+       "max_tokens", ""},
       {"max_tokens int64 max", CompletionBody(R"("max_tokens":9223372036854775807)"), 400, kBad,
        "max_tokens", "context_length_exceeded"},
       {"temperature string", CompletionBody(R"("temperature":"hot")"), 400, kBad, "temperature",
        ""},
       {"temperature bool", CompletionBody(R"("temperature":true)"), 400, kBad, "temperature", ""},
-      {"temperature negative", CompletionBody(R"("temperature":-0.1)"), 400, kBad,
-       "temperature", ""},
-      {"temperature above 2", CompletionBody(R"("temperature":2.5)"), 400, kBad, "temperature",
+      {"temperature negative", CompletionBody(R"("temperature":-0.1)"), 400, kBad, "temperature",
        ""},
+      {"temperature above 2", CompletionBody(R"("temperature":2.5)"), 400, kBad, "temperature", ""},
       {"temperature inf", CompletionBody(R"("temperature":1e999)"), 400, kBad, "", ""},
       {"temperature -inf", CompletionBody(R"("temperature":-1e999)"), 400, kBad, "", ""},
-      {"temperature huge", CompletionBody(R"("temperature":1e308)"), 400, kBad, "temperature",
-       ""},
+      {"temperature huge", CompletionBody(R"("temperature":1e308)"), 400, kBad, "temperature", ""},
       {"top_p zero", CompletionBody(R"("top_p":0)"), 400, kBad, "top_p", ""},
       {"top_p above 1", CompletionBody(R"("top_p":1.5)"), 400, kBad, "top_p", ""},
       {"top_p inf", CompletionBody(R"("top_p":1e999)"), 400, kBad, "", ""},
@@ -115,8 +111,9 @@ TEST_F(OpenAiParserTest, MalformedCompletionRequests) {
       {"echo string", CompletionBody(R"("echo":"yes")"), 400, kBad, "echo", ""},
       {"echo number", CompletionBody(R"("echo":1)"), 400, kBad, "echo", ""},
       {"stream string", CompletionBody(R"("stream":"true")"), 400, kBad, "stream", ""},
-      {"stream_options without stream", CompletionBody(R"("stream_options":{"include_usage":true})"),
-       400, kBad, "stream_options", ""},
+      {"stream_options without stream",
+       CompletionBody(R"("stream_options":{"include_usage":true})"), 400, kBad, "stream_options",
+       ""},
       {"stream_options with stream false",
        CompletionBody(R"("stream":false,"stream_options":{"include_usage":true})"), 400, kBad,
        "stream_options", ""},
@@ -134,18 +131,17 @@ TEST_F(OpenAiParserTest, MalformedCompletionRequests) {
       {"stop array of numbers", CompletionBody(R"("stop":[1])"), 400, kBad, "stop", ""},
       {"logit_bias id 999999", CompletionBody(R"("logit_bias":{"999999":1})"), 400, kBad,
        "logit_bias", ""},
-      {"logit_bias id vocab", CompletionBody(R"("logit_bias":{"257":1})"), 400, kBad,
-       "logit_bias", ""},
-      {"logit_bias id abc", CompletionBody(R"("logit_bias":{"abc":1})"), 400, kBad,
-       "logit_bias", ""},
-      {"logit_bias id -1", CompletionBody(R"("logit_bias":{"-1":1})"), 400, kBad, "logit_bias",
+      {"logit_bias id vocab", CompletionBody(R"("logit_bias":{"257":1})"), 400, kBad, "logit_bias",
        ""},
+      {"logit_bias id abc", CompletionBody(R"("logit_bias":{"abc":1})"), 400, kBad, "logit_bias",
+       ""},
+      {"logit_bias id -1", CompletionBody(R"("logit_bias":{"-1":1})"), 400, kBad, "logit_bias", ""},
       {"logit_bias id empty", CompletionBody(R"("logit_bias":{"":1})"), 400, kBad, "logit_bias",
        ""},
-      {"logit_bias id overflow", CompletionBody(R"("logit_bias":{"99999999999999999999":1})"),
-       400, kBad, "logit_bias", ""},
-      {"logit_bias value 500", CompletionBody(R"("logit_bias":{"5":500})"), 400, kBad,
-       "logit_bias", ""},
+      {"logit_bias id overflow", CompletionBody(R"("logit_bias":{"99999999999999999999":1})"), 400,
+       kBad, "logit_bias", ""},
+      {"logit_bias value 500", CompletionBody(R"("logit_bias":{"5":500})"), 400, kBad, "logit_bias",
+       ""},
       {"logit_bias value inf", CompletionBody(R"("logit_bias":{"5":1e999})"), 400, kBad, "", ""},
       {"logit_bias value string", CompletionBody(R"("logit_bias":{"5":"1"})"), 400, kBad,
        "logit_bias", ""},
@@ -153,9 +149,9 @@ TEST_F(OpenAiParserTest, MalformedCompletionRequests) {
       {"suffix", CompletionBody(R"("suffix":"end")"), 400, kBad, "suffix", ""},
       {"suffix number", CompletionBody(R"("suffix":1)"), 400, kBad, "suffix", ""},
       {"user number", CompletionBody(R"("user":5)"), 400, kBad, "user", ""},
-      {"completion too long", R"({"model":"gf-test","prompt":")" + fitting_prompt +
-                                  R"(","max_tokens":5})", 400, kBad, "max_tokens",
-       "context_length_exceeded"},
+      {"completion too long",
+       R"({"model":"gf-test","prompt":")" + fitting_prompt + R"(","max_tokens":5})", 400, kBad,
+       "max_tokens", "context_length_exceeded"},
       {"prompt alone too long", R"({"model":"gf-test","prompt":")" + long_prompt + R"("})", 400,
        kBad, "prompt", "context_length_exceeded"},
       {"second prompt too long", R"({"model":"gf-test","prompt":["a",")" + long_prompt + R"("]})",
@@ -188,8 +184,8 @@ TEST_F(OpenAiParserTest, ContextBoundaryIsInclusive) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(over));
   EXPECT_EQ(std::get<ApiError>(over).param, "max_tokens");
   // A prompt of exactly max_model_len with max_tokens 0 fits.
-  const auto exact = Completion(R"({"model":"gf-test","max_tokens":0,"prompt":")" +
-                                std::string(64, 'a') + "\"}");
+  const auto exact =
+      Completion(R"({"model":"gf-test","max_tokens":0,"prompt":")" + std::string(64, 'a') + "\"}");
   EXPECT_TRUE(std::holds_alternative<CompletionRequest>(exact));
 }
 
@@ -274,8 +270,7 @@ TEST_F(OpenAiParserTest, CompletionCacheFields) {
       {"salt object", CompletionBody(R"("cache_salt":{"a":1})"), 400, kBad, "cache_salt", ""},
       {"cache_prompt string", CompletionBody(R"("cache_prompt":"no")"), 400, kBad, "cache_prompt",
        ""},
-      {"cache_prompt number", CompletionBody(R"("cache_prompt":0)"), 400, kBad, "cache_prompt",
-       ""},
+      {"cache_prompt number", CompletionBody(R"("cache_prompt":0)"), 400, kBad, "cache_prompt", ""},
   };
   for (const ErrorCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -420,9 +415,11 @@ TEST_F(OpenAiParserTest, JsonDepthLimit) {
 
   // Depth 64 in total is accepted (the body object is level 1), 65 is not.
   auto nested = [](int levels) {
-    return std::string(static_cast<size_t>(levels), '[') + std::string(static_cast<size_t>(levels), ']');
+    return std::string(static_cast<size_t>(levels), '[') +
+           std::string(static_cast<size_t>(levels), ']');
   };
-  EXPECT_TRUE(std::holds_alternative<CompletionRequest>(Completion(CompletionBody("\"x\":" + nested(63)))));
+  EXPECT_TRUE(
+      std::holds_alternative<CompletionRequest>(Completion(CompletionBody("\"x\":" + nested(63)))));
   const auto deep = Completion(CompletionBody("\"x\":" + nested(64)));
   ASSERT_TRUE(std::holds_alternative<ApiError>(deep));
   EXPECT_EQ(std::get<ApiError>(deep).message, "Invalid JSON: nesting depth exceeds 64");
@@ -507,9 +504,9 @@ TEST_F(OpenAiParserTest, TokenizeAndDetokenize) {
   const auto empty = ParseDetokenize(R"({"tokens":[]})", model_, limits_);
   ASSERT_TRUE(std::holds_alternative<DetokenizeRequest>(empty));
   EXPECT_TRUE(std::get<DetokenizeRequest>(empty).tokens.empty());
-  for (const std::string body : {R"({"tokens":[257]})", R"({"tokens":[-1]})",
-                                 R"({"tokens":[1.5]})", R"({"tokens":"1"})", R"({})",
-                                 R"({"tokens":[18446744073709551615]})"}) {
+  for (const std::string body :
+       {R"({"tokens":[257]})", R"({"tokens":[-1]})", R"({"tokens":[1.5]})", R"({"tokens":"1"})",
+        R"({})", R"({"tokens":[18446744073709551615]})"}) {
     SCOPED_TRACE(body);
     const auto r = ParseDetokenize(body, model_, limits_);
     ASSERT_TRUE(std::holds_alternative<ApiError>(r));
@@ -521,7 +518,8 @@ TEST_F(OpenAiParserTest, TokenizeAndDetokenize) {
 // Random byte mutations of valid requests: every result is a request or a 4xx error, and
 // never a crash (run under ASan/UBSan too).
 TEST(ApiErrorTest, ErrorJsonShape) {
-  const std::string text = ErrorJson(InvalidRequest("max_tokens", "too big", "context_length_exceeded"));
+  const std::string text =
+      ErrorJson(InvalidRequest("max_tokens", "too big", "context_length_exceeded"));
   EXPECT_EQ(text, R"({"error":{"message":"too big","type":"invalid_request_error",)"
                   R"("param":"max_tokens","code":"context_length_exceeded"}})");
   const json parsed = json::parse(text);

@@ -99,9 +99,12 @@ inline CaptureRun Capture(GoldFinchModel& model, const CacheNamespace& ns,
   std::vector<int64_t> ends;
   for (int64_t p : positions) {
     const int64_t from = state.num_tokens();
-    EXPECT_TRUE(model.Prefill(state, tokens.subspan(static_cast<size_t>(from),
-                                                    static_cast<size_t>(p - from)),
-                              PrefillOptions{}, &logits).ok());
+    EXPECT_TRUE(
+        model
+            .Prefill(state,
+                     tokens.subspan(static_cast<size_t>(from), static_cast<size_t>(p - from)),
+                     PrefillOptions{}, &logits)
+            .ok());
     ends.push_back(p);
     run.captures.push_back(CaptureSnapshot(ns, state, ends));
     run.states.push_back(state);

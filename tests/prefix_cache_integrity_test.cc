@@ -25,7 +25,9 @@ class PrefixCacheIntegrityTest : public ::testing::Test {
     run_ = Capture(*m().model, ns_, prompt_, {32, 64});
   }
   static TestModel& m() { return TinyModel(); }
-  std::span<const int32_t> First(size_t n) const { return std::span<const int32_t>(prompt_).first(n); }
+  std::span<const int32_t> First(size_t n) const {
+    return std::span<const int32_t>(prompt_).first(n);
+  }
 
   const CacheNamespace ns_ = Ns(20);
   std::vector<int32_t> prompt_;
@@ -107,7 +109,8 @@ TEST_F(PrefixCacheIntegrityTest, CorruptFilesOnDiskAreDeletedAndAShorterSnapshot
                  {"segment [32, 64)", keys.RowsKey(64, 32)}};
   for (const auto& target : targets) {
     for (Damage damage : {Damage::kFlipBit, Damage::kTruncate, Damage::kZeroFill}) {
-      SCOPED_TRACE(std::string(target.what) + " damage " + std::to_string(static_cast<int>(damage)));
+      SCOPED_TRACE(std::string(target.what) + " damage " +
+                   std::to_string(static_cast<int>(damage)));
       const std::string dir = MakeTempDir("gf-prefix-cache-corrupt");
       {
         auto cache = MakeCache(Disk(dir), m());
@@ -194,9 +197,11 @@ TEST_F(PrefixCacheIntegrityTest, PinsSurviveEvictionPressure) {
   auto cache = MakeCache(Memory(4 * record), m());
   const SnapshotCapture& pinned = run_.captures[0];
   ASSERT_TRUE(cache->Store(pinned).ok());
-  EXPECT_EQ(cache->PinSnapshot(ns_, First(31), cache::PinClock::now() + std::chrono::hours(1)).code(),
-            StatusCode::kNotFound);
-  ASSERT_TRUE(cache->PinSnapshot(ns_, First(32), cache::PinClock::now() + std::chrono::hours(1)).ok());
+  EXPECT_EQ(
+      cache->PinSnapshot(ns_, First(31), cache::PinClock::now() + std::chrono::hours(1)).code(),
+      StatusCode::kNotFound);
+  ASSERT_TRUE(
+      cache->PinSnapshot(ns_, First(32), cache::PinClock::now() + std::chrono::hours(1)).ok());
   auto pressure = [&](uint8_t first_tag) {
     for (uint8_t t = first_tag; t < first_tag + 8; ++t) {
       SnapshotCapture other = pinned;

@@ -243,8 +243,8 @@ TEST(PrefixCacheTest, Bf16RowsOnlyWhenExactAndStillLossless) {
   auto hit = cache->Lookup(Ns(8), prompt, 39);
   ASSERT_TRUE(hit.ok()) << hit.status().ToString();
   ASSERT_EQ(hit->state.compressed_rows().size(), rounded.rows.size());
-  EXPECT_TRUE(std::equal(rounded.rows.begin(), rounded.rows.end(),
-                         hit->state.compressed_rows().begin()));
+  EXPECT_TRUE(
+      std::equal(rounded.rows.begin(), rounded.rows.end(), hit->state.compressed_rows().begin()));
 }
 
 TEST(PrefixCacheTest, StoreRejectsMalformedCaptures) {
@@ -281,15 +281,18 @@ TEST(PrefixCacheTest, CreateValidatesItsInputs) {
   TestModel& m = TinyModel();
   ASSERT_NE(m.model, nullptr);
   const ModelConfig& config = m.model->config();
-  EXPECT_EQ(PrefixCache::Create(nullptr, config, kernels::DType::kF32, m.fingerprint, {})
-                .status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      PrefixCache::Create(nullptr, config, kernels::DType::kF32, m.fingerprint, {}).status().code(),
+      StatusCode::kInvalidArgument);
   PrefixCacheOptions bad;
   bad.snapshot_interval = 0;
   auto r = PrefixCache::Create(Memory(), config, kernels::DType::kF32, m.fingerprint, bad);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("snapshot_interval"), std::string::npos);
   EXPECT_EQ(PrefixCache::Create(Memory(), ModelConfig{}, kernels::DType::kF32, m.fingerprint, {})
-                .status().code(), StatusCode::kInvalidArgument);
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(PrefixCacheTest, ConcurrentStoresAndLookupsAreSafe) {
@@ -336,8 +339,8 @@ TEST(PrefixCachePolicyTest, WorkedExampleFromTheDocs) {
   ASSERT_NE(m.model, nullptr);
   auto cache = MakeCache(Memory(), m, PrefixCacheOptions{});  // defaults
   // A 16,384-token document followed by a 40-token question.
-  const std::vector<int64_t> expected = {2048,  4096,  6144,  8192,  10240, 12288, 14336, 15392,
-                                         15904, 16160, 16288, 16352, 16384, 16423};
+  const std::vector<int64_t> expected = {2048,  4096,  6144,  8192,  10240, 12288, 14336,
+                                         15392, 15904, 16160, 16288, 16352, 16384, 16423};
   EXPECT_EQ(cache->SnapshotPositions(16424, {}), expected);
   // Hints inside the range are added; outside it ignored.
   const std::vector<int64_t> hints = {5, 31, 32, 100, 16423, 16424, 20000};

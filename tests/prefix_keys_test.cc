@@ -7,9 +7,10 @@
 //   import hashlib, struct
 //   H = lambda b: hashlib.sha256(b).digest()
 //   seed = H(b"goldfinch-prefix-v1" + struct.pack("<I", 32) + fp + struct.pack("<I", 32) + salt)
-//   chain = [seed] + [H(b"B" + chain[b] + struct.pack("<I", 16) + struct.pack("<16i", *ids[16b:16b+16]))]
-//   P(p) = H(b"P" + chain[p // 16] + struct.pack("<I", p % 16) + struct.pack("<%di" % r, *tail))
-//   S(p) = H(b"S" + P(p));  R(e, b) = H(b"R" + P(e) + struct.pack("<Q", b))
+//   chain = [seed] + [H(b"B" + chain[b] + struct.pack("<I", 16) + struct.pack("<16i",
+//   *ids[16b:16b+16]))] P(p) = H(b"P" + chain[p // 16] + struct.pack("<I", p % 16) +
+//   struct.pack("<%di" % r, *tail)) S(p) = H(b"S" + P(p));  R(e, b) = H(b"R" + P(e) +
+//   struct.pack("<Q", b))
 //
 // Timing: the test "KeysForEveryPositionOfALongPromptAreFast" prints how long the chain and the
 // snapshot keys of all 16,384 positions take (Lookup probes every position on a miss).
@@ -52,14 +53,22 @@ TEST(PrefixKeysTest, MatchIndependentlyComputedDigests) {
   const PrefixKeyChain chain(seed, TestTokens());
   ASSERT_EQ(chain.size(), 40);
   EXPECT_EQ(Hex(chain.BlockChain(0)), Hex(seed));
-  EXPECT_EQ(Hex(chain.PrefixKey(0)), "9610e64c23171d6f5f037f31e11b1352b194d5a2f2a08408fa1b57c83e43d6fd");
-  EXPECT_EQ(Hex(chain.PrefixKey(5)), "0a187a82e56e9ea4a259bab7c888e42007d3f216a609e455c1d92618e84d9682");
-  EXPECT_EQ(Hex(chain.PrefixKey(16)), "3902e6874d851fbe23ff9a251759e3cbc5c85d7d404dc91bf8c2f8931f0712ef");
-  EXPECT_EQ(Hex(chain.PrefixKey(37)), "452eb3bea80233809c55936ebcec543f4660bcd9122613c75fb4ed20fb6a27f0");
-  EXPECT_EQ(Hex(chain.PrefixKey(40)), "adedd9d0ab4432c956e2ead41e9218310b7c7264af543d660d9f6131152461d7");
-  EXPECT_EQ(Hex(chain.SnapshotKey(37)), "f04f3ae0b847bf0fcaa4e35ed305d426af1f1c334e82e08674cdf9e46a2d7fd8");
-  EXPECT_EQ(Hex(chain.SnapshotKey(32)), "ecec73eea3db062856e3ddac414a75cd71e6694e0c8ce0fcc8da629a24a162b1");
-  EXPECT_EQ(Hex(chain.RowsKey(37, 16)), "e6149b6ba6ba524c9eb68499be6038324adaac9a3dd853003d4fc7f76d776789");
+  EXPECT_EQ(Hex(chain.PrefixKey(0)),
+            "9610e64c23171d6f5f037f31e11b1352b194d5a2f2a08408fa1b57c83e43d6fd");
+  EXPECT_EQ(Hex(chain.PrefixKey(5)),
+            "0a187a82e56e9ea4a259bab7c888e42007d3f216a609e455c1d92618e84d9682");
+  EXPECT_EQ(Hex(chain.PrefixKey(16)),
+            "3902e6874d851fbe23ff9a251759e3cbc5c85d7d404dc91bf8c2f8931f0712ef");
+  EXPECT_EQ(Hex(chain.PrefixKey(37)),
+            "452eb3bea80233809c55936ebcec543f4660bcd9122613c75fb4ed20fb6a27f0");
+  EXPECT_EQ(Hex(chain.PrefixKey(40)),
+            "adedd9d0ab4432c956e2ead41e9218310b7c7264af543d660d9f6131152461d7");
+  EXPECT_EQ(Hex(chain.SnapshotKey(37)),
+            "f04f3ae0b847bf0fcaa4e35ed305d426af1f1c334e82e08674cdf9e46a2d7fd8");
+  EXPECT_EQ(Hex(chain.SnapshotKey(32)),
+            "ecec73eea3db062856e3ddac414a75cd71e6694e0c8ce0fcc8da629a24a162b1");
+  EXPECT_EQ(Hex(chain.RowsKey(37, 16)),
+            "e6149b6ba6ba524c9eb68499be6038324adaac9a3dd853003d4fc7f76d776789");
 }
 
 TEST(PrefixKeysTest, KeyOfAPrefixIgnoresLaterTokens) {
@@ -140,7 +149,8 @@ TEST(PrefixKeysTest, ABlockBoundaryIsNotASixteenTokenTail) {
   m.insert(m.end(), seed.begin(), seed.end());
   for (uint8_t b : {16, 0, 0, 0}) m.push_back(b);
   for (size_t i = 0; i < 16; ++i) {
-    for (int b = 0; b < 4; ++b) m.push_back(static_cast<uint8_t>(static_cast<uint32_t>(ids[i]) >> (8 * b)));
+    for (int b = 0; b < 4; ++b)
+      m.push_back(static_cast<uint8_t>(static_cast<uint32_t>(ids[i]) >> (8 * b)));
   }
   EXPECT_NE(chain.PrefixKey(16), Sha256Hash(m.data(), m.size()));
   // And the chain link is not the prefix key itself.

@@ -171,8 +171,8 @@ TEST(SchedulerTest, DecodesComeFirstAndPrefillGetsTheRest) {
   ASSERT_TRUE(scheduler.Add(4, 3).ok());
   for (int64_t offset = 0; offset < 3; ++offset) {
     plan = scheduler.Schedule();
-    EXPECT_EQ(Describe(plan), "D1* D2* D3* P4@" + std::to_string(offset) + "+1" +
-                                  (offset == 2 ? "*" : ""));
+    EXPECT_EQ(Describe(plan),
+              "D1* D2* D3* P4@" + std::to_string(offset) + "+1" + (offset == 2 ? "*" : ""));
     EXPECT_EQ(plan.total_tokens, 4);
     scheduler.Update(plan, {});
   }
@@ -293,8 +293,8 @@ void RunSimulation(uint32_t seed, SimTotals& totals) {
   Scheduler scheduler(options);
 
   std::map<SeqId, SimSeq> live;
-  std::vector<SeqId> add_order;         // accepted ids, in Add order
-  std::vector<SeqId> first_scheduled;   // ids in order of their first chunk
+  std::vector<SeqId> add_order;          // accepted ids, in Add order
+  std::vector<SeqId> first_scheduled;    // ids in order of their first chunk
   std::set<SeqId> removed_before_start;  // cancelled while waiting
   std::set<SeqId> finished;
   SeqId next_id = 100;
@@ -407,8 +407,9 @@ void RunSimulation(uint32_t seed, SimTotals& totals) {
       }
     }
     if (!plan.chunks.empty() && uniform(0, 49) == 0) {
-      const SeqId victim = plan.chunks[static_cast<size_t>(
-          uniform(0, static_cast<int64_t>(plan.chunks.size()) - 1))].id;
+      const SeqId victim =
+          plan.chunks[static_cast<size_t>(uniform(0, static_cast<int64_t>(plan.chunks.size()) - 1))]
+              .id;
       if (std::find(result.finished.begin(), result.finished.end(), victim) ==
           result.finished.end()) {
         result.failed.push_back(victim);
@@ -453,7 +454,6 @@ TEST(SchedulerSimulationTest, InvariantsHoldOverManySeededRuns) {
   EXPECT_GT(totals.rejected, 1000);
   EXPECT_GT(totals.finished, 3000);
 }
-
 
 // A sequence waiting for its cache lookup keeps its FCFS place but is not admitted; the next
 // ready one is. MarkReady starts the prefill at the restored offset and chunks stop at every

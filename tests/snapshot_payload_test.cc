@@ -21,7 +21,8 @@ namespace {
 
 std::vector<float> Bf16ExactRows(size_t n) {
   std::vector<float> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = kernels::Bf16ToF32(static_cast<uint16_t>(0x3f80 + i * 3));
+  for (size_t i = 0; i < n; ++i)
+    rows[i] = kernels::Bf16ToF32(static_cast<uint16_t>(0x3f80 + i * 3));
   return rows;
 }
 
@@ -29,8 +30,8 @@ TEST(RowSegmentTest, LayoutIsExact) {
   const std::vector<float> rows = {1.0f, -2.5f, 0.1f, 3.0f, 4.0f, 5.0f};  // 3 rows of width 2
   const std::vector<uint8_t> p = EncodeRowSegment(7, 10, 2, rows, RowCodec::kF32);
   ASSERT_EQ(p.size(), kRowSegmentHeaderBytes + 6 * 4);
-  const std::vector<uint8_t> header = {1, 0, 0, 0,  1, 0, 0, 0,  7, 0, 0, 0, 0, 0, 0, 0,
-                                       10, 0, 0, 0, 0, 0, 0, 0,  2, 0, 0, 0,  0, 0, 0, 0};
+  const std::vector<uint8_t> header = {1,  0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0,
+                                       10, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(std::vector<uint8_t>(p.begin(), p.begin() + 32), header);
   uint32_t bits;
   std::memcpy(&bits, p.data() + 32 + 8, 4);  // third value, little-endian
@@ -113,11 +114,11 @@ TEST(SnapshotPayloadTest, RoundTripAndLayout) {
   s.recurrent = "abc";
   const std::vector<uint8_t> p = EncodeSnapshotPayload(s);
   ASSERT_EQ(p.size(), kSnapshotHeaderBytes + 3 * 8 + 8 + 3);
-  EXPECT_EQ(p[0], 1);   // version
+  EXPECT_EQ(p[0], 1);    // version
   EXPECT_EQ(p[8], 100);  // position
   EXPECT_EQ(p[16], 3);   // k
   EXPECT_EQ(p[24], 32);
-  EXPECT_EQ(p[48], 3);   // recurrent length
+  EXPECT_EQ(p[48], 3);  // recurrent length
   EXPECT_EQ(p[56], 'a');
   auto d = DecodeSnapshotPayload(p);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -225,18 +226,25 @@ TEST_F(RecurrentStateTest, FromPartsRebuildsTheSameState) {
 TEST_F(RecurrentStateTest, FromPartsRejectsBadParts) {
   const std::string recurrent = state_.SerializeRecurrent();
   const auto F32 = kernels::DType::kF32;
-  for (size_t pos : {size_t{0}, size_t{9}, size_t{30}, recurrent.size() / 2, recurrent.size() - 1}) {
+  for (size_t pos :
+       {size_t{0}, size_t{9}, size_t{30}, recurrent.size() / 2, recurrent.size() - 1}) {
     std::string bad = recurrent;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x04);
     EXPECT_EQ(SequenceState::FromParts(config_, F32, tokens_, rows_, bad).status().code(),
-              StatusCode::kDataLoss) << "bit flip at " << pos;
+              StatusCode::kDataLoss)
+        << "bit flip at " << pos;
   }
   for (size_t keep : {size_t{0}, size_t{10}, size_t{59}, recurrent.size() - 1}) {
     EXPECT_EQ(SequenceState::FromParts(config_, F32, tokens_, rows_, recurrent.substr(0, keep))
-                  .status().code(), StatusCode::kDataLoss) << "truncated to " << keep;
+                  .status()
+                  .code(),
+              StatusCode::kDataLoss)
+        << "truncated to " << keep;
   }
-  EXPECT_EQ(SequenceState::FromParts(config_, F32, tokens_, rows_, state_.Serialize())
-                .status().code(), StatusCode::kDataLoss) << "a full state is not a recurrent part";
+  EXPECT_EQ(
+      SequenceState::FromParts(config_, F32, tokens_, rows_, state_.Serialize()).status().code(),
+      StatusCode::kDataLoss)
+      << "a full state is not a recurrent part";
   // Rows that do not match the tokens, ids outside the vocabulary, another model's shape.
   std::vector<float> short_rows(rows_.begin(), rows_.end() - 1);
   EXPECT_EQ(SequenceState::FromParts(config_, F32, tokens_, short_rows, recurrent).status().code(),

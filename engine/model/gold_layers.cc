@@ -92,8 +92,8 @@ Status GoldKvFromCompressed(const LayerContext& ctx, const ModelWeights& weights
       TensorView keys = kappa.RowSlice(span.begin, span.count);
       GF_RETURN_IF_ERROR(k::Rope(keys, span.first_pos, cfg.head_size, rope));
       GF_RETURN_IF_ERROR(k::Convert(keys, span.state->PendingKeys(g, span.count)));
-      GF_RETURN_IF_ERROR(
-          k::Convert(nu.RowSlice(span.begin, span.count), span.state->PendingValues(g, span.count)));
+      GF_RETURN_IF_ERROR(k::Convert(nu.RowSlice(span.begin, span.count),
+                                    span.state->PendingValues(g, span.count)));
     }
   }
   for (const RowSpan& span : spans) span.state->CommitKv(span.count);

@@ -44,7 +44,9 @@ struct NamedTensor {
 // Every tensor of the weights in a fixed order (the loader's parameter order).
 std::vector<NamedTensor> ListTensors(const ModelWeights& w) {
   std::vector<NamedTensor> out;
-  auto add = [&out](std::string name, const TensorView& v) { out.push_back({std::move(name), &v}); };
+  auto add = [&out](std::string name, const TensorView& v) {
+    out.push_back({std::move(name), &v});
+  };
   auto add_ln = [&add](const std::string& name, const LayerNormWeights& ln) {
     add(name + ".weight", ln.weight);
     add(name + ".bias", ln.bias);

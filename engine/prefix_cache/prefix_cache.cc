@@ -59,14 +59,14 @@ SnapshotCapture CaptureSnapshot(const CacheNamespace& ns, const SequenceState& s
 
 struct PrefixCache::Impl {
   std::unique_ptr<cache::CacheStore> store;
-  cache::TieredStore* tiered = nullptr;          // set when the store is a TieredStore
-  CacheTier plain_tier = CacheTier::kMemory;     // the tier of a store that is not tiered
+  cache::TieredStore* tiered = nullptr;       // set when the store is a TieredStore
+  CacheTier plain_tier = CacheTier::kMemory;  // the tier of a store that is not tiered
   ModelConfig config;
   kernels::DType kv_dtype = kernels::DType::kF32;
   Sha256Digest fingerprint{};
   PrefixCacheOptions options;
 
-  mutable std::mutex mu;  // guards the two members below
+  mutable std::mutex mu;   // guards the two members below
   PrefixCacheStats stats;  // own counters; the store's tier counters are merged in Stats()
   std::array<uint64_t, kNumCacheTiers> corrupt_found{};  // records this cache found bad, erased
 
@@ -76,7 +76,8 @@ struct PrefixCache::Impl {
     if (tiered != nullptr) {
       cache::TieredStore::ServedBy served = cache::TieredStore::ServedBy::kFront;
       bytes = tiered->Get(key, &served);
-      *tier = served == cache::TieredStore::ServedBy::kFront ? CacheTier::kMemory : CacheTier::kDisk;
+      *tier =
+          served == cache::TieredStore::ServedBy::kFront ? CacheTier::kMemory : CacheTier::kDisk;
     } else {
       bytes = store->Get(key);
       *tier = plain_tier;
@@ -213,8 +214,8 @@ struct PrefixCache::Impl {
       meta.kind = cache::RecordKind::kCompressedRows;
       meta.key = chain.RowsKey(end, begin);
       if (!store->Contains(meta.key)) {
-        const auto rows = all_rows.subspan(static_cast<size_t>(begin) * c,
-                                           static_cast<size_t>(end - begin) * c);
+        const auto rows =
+            all_rows.subspan(static_cast<size_t>(begin) * c, static_cast<size_t>(end - begin) * c);
         const RowCodec codec = ChooseRowCodec(rows, options.allow_bf16_rows);
         const std::vector<uint8_t> payload =
             EncodeRowSegment(begin, end, config.compressed_dim, rows, codec);
@@ -238,7 +239,8 @@ struct PrefixCache::Impl {
     snapshot.position = p;
     snapshot.segment_ends = capture.segment_ends;
     snapshot.recurrent = capture.recurrent;
-    std::vector<uint8_t> record = cache::EncodeRecord(meta, tokens, EncodeSnapshotPayload(snapshot));
+    std::vector<uint8_t> record =
+        cache::EncodeRecord(meta, tokens, EncodeSnapshotPayload(snapshot));
     const size_t size = record.size();
     GF_RETURN_IF_ERROR(
         store->Put(meta.key, std::move(record)).WithContext("prefix cache: storing snapshot"));

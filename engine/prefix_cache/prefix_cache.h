@@ -87,27 +87,27 @@ struct PrefixCacheStats {
     // Lookups that reached this tier (a TieredStore Lookup always reaches memory, and disk unless
     // memory served the snapshot; a plain store is "memory" unless it is a DiskStore).
     uint64_t lookups = 0;
-    uint64_t hits = 0;                 // Lookups served from this tier (snapshot read there)
-    uint64_t hit_tokens = 0;           // prompt tokens restored by those hits
-    uint64_t bytes_read = 0;           // record bytes read from the tier
-    uint64_t bytes_written = 0;        // record bytes written to the tier
-    uint64_t bytes_stored = 0;         // current
-    uint64_t entries = 0;              // current
+    uint64_t hits = 0;           // Lookups served from this tier (snapshot read there)
+    uint64_t hit_tokens = 0;     // prompt tokens restored by those hits
+    uint64_t bytes_read = 0;     // record bytes read from the tier
+    uint64_t bytes_written = 0;  // record bytes written to the tier
+    uint64_t bytes_stored = 0;   // current
+    uint64_t entries = 0;        // current
     uint64_t evictions = 0;
     uint64_t write_failures = 0;
-    uint64_t corrupt_deleted = 0;      // by the tier's own checks or by the cache's
+    uint64_t corrupt_deleted = 0;  // by the tier's own checks or by the cache's
   };
   std::array<Tier, kNumCacheTiers> tiers{};  // indexed by CacheTier
   uint64_t lookups = 0;  // Lookup calls plus CountDisabled calls: lookups == hits + sum(misses)
   uint64_t hits = 0;
   uint64_t hit_tokens = 0;
   std::array<uint64_t, kNumCacheMissReasons> misses{};  // indexed by CacheMissReason
-  uint64_t snapshots_stored = 0;      // snapshot records written
-  uint64_t segments_stored = 0;       // row segment records written
-  uint64_t snapshot_bytes = 0;        // record bytes of those snapshots
-  uint64_t segment_bytes = 0;         // record bytes of those segments
-  uint64_t segment_tokens = 0;        // tokens covered by those segments
-  uint64_t store_failures = 0;        // Store calls that failed
+  uint64_t snapshots_stored = 0;                        // snapshot records written
+  uint64_t segments_stored = 0;                         // row segment records written
+  uint64_t snapshot_bytes = 0;                          // record bytes of those snapshots
+  uint64_t segment_bytes = 0;                           // record bytes of those segments
+  uint64_t segment_tokens = 0;                          // tokens covered by those segments
+  uint64_t store_failures = 0;                          // Store calls that failed
   // Restore time (Lookup of a hit, I/O + decode; not the K/V rebuild): sum and count, plus
   // cumulative-bucket counts for the upper bounds in kRestoreBuckets (seconds).
   double restore_seconds_sum = 0.0;
@@ -120,8 +120,8 @@ struct PrefixCacheStats {
 // A restored prefix: the state at `position` without materialised K/V.
 struct RestoredPrefix {
   SequenceState state;
-  int64_t position = 0;               // == state.num_tokens()
-  std::vector<int64_t> segment_ends;  // the row segments covering 0..position (last == position)
+  int64_t position = 0;                 // == state.num_tokens()
+  std::vector<int64_t> segment_ends;    // the row segments covering 0..position (last == position)
   CacheTier tier = CacheTier::kMemory;  // where the snapshot record was read
 };
 
@@ -129,13 +129,13 @@ struct RestoredPrefix {
 // SequenceState on the engine thread (CaptureSnapshot), stored later on a worker thread.
 struct SnapshotCapture {
   CacheNamespace ns;
-  std::vector<int32_t> tokens;        // 0..p
-  std::vector<float> rows;            // [p, compressed_dim] compressed rows 0..p
-  std::string recurrent;              // SequenceState::SerializeRecurrent() at p
+  std::vector<int32_t> tokens;  // 0..p
+  std::vector<float> rows;      // [p, compressed_dim] compressed rows 0..p
+  std::string recurrent;        // SequenceState::SerializeRecurrent() at p
   // Segment ends to use for 0..p, ascending, last == p; segments not yet in the store are
   // written from `rows` (so a lost earlier write never breaks this snapshot).
   std::vector<int64_t> segment_ends;
-  size_t bytes() const;               // memory held by this capture
+  size_t bytes() const;  // memory held by this capture
 };
 
 // Copies what a snapshot needs out of `state` (engine thread). `segment_ends` as above.

@@ -115,7 +115,8 @@ StatusOr<RowSegment> DecodeRowSegment(std::span<const uint8_t> payload, int comp
   const uint8_t* src = p + kRowSegmentHeaderBytes;
   for (size_t i = 0; i < segment.rows.size(); ++i) {
     if (segment.codec == RowCodec::kBF16) {
-      segment.rows[i] = kernels::Bf16ToF32(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
+      segment.rows[i] =
+          kernels::Bf16ToF32(static_cast<uint16_t>(src[2 * i] | (src[2 * i + 1] << 8)));
     } else {
       segment.rows[i] = std::bit_cast<float>(LoadU32(src + 4 * i));
     }

@@ -39,12 +39,12 @@ struct ActiveSequence {
 
   // Prefix cache. `restored` is set by the lookup before admission and consumed by the runner
   // (Rematerialize) when the sequence is first scheduled.
-  bool cache_enabled = false;          // look up and store (engine has a cache, request allows)
+  bool cache_enabled = false;  // look up and store (engine has a cache, request allows)
   std::optional<RestoredPrefix> restored;
-  int64_t cached_tokens = 0;           // prompt tokens restored (reported in every event)
+  int64_t cached_tokens = 0;                // prompt tokens restored (reported in every event)
   std::vector<int64_t> snapshot_positions;  // ascending; where prefill chunks end for snapshots
-  size_t next_snapshot = 0;            // index of the next position not yet captured
-  std::vector<int64_t> segment_ends;   // row segments covering the prefix captured so far
+  size_t next_snapshot = 0;                 // index of the next position not yet captured
+  std::vector<int64_t> segment_ends;        // row segments covering the prefix captured so far
 };
 
 }  // namespace gf

@@ -54,8 +54,8 @@ class CacheWorker {
   std::condition_variable lookup_cv_, store_cv_, stores_done_cv_;
   std::deque<std::function<void()>> lookups_;
   std::deque<SnapshotCapture> stores_;
-  size_t pending_bytes_ = 0;   // bytes of queued captures plus the one being stored
-  int stores_in_flight_ = 0;   // 0 or 1
+  size_t pending_bytes_ = 0;  // bytes of queued captures plus the one being stored
+  int stores_in_flight_ = 0;  // 0 or 1
   uint64_t dropped_ = 0;
   bool stop_ = false;
   std::thread lookup_thread_, store_thread_;

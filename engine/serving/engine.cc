@@ -45,7 +45,8 @@ Engine::Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer>
     cache_worker_ =
         std::make_unique<CacheWorker>(options_.prefix_cache, options_.max_pending_store_bytes);
   }
-  if (cache_worker_ != nullptr) runner_->set_finish_hook([this](ActiveSequence& seq) { CaptureFinal(seq); });
+  if (cache_worker_ != nullptr)
+    runner_->set_finish_hook([this](ActiveSequence& seq) { CaptureFinal(seq); });
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -103,7 +104,8 @@ StatusOr<SeqId> Engine::Submit(GenerateRequest request, std::shared_ptr<RequestS
   GF_RETURN_IF_ERROR(scheduler_.Add(id, prompt_len, /*ready=*/!lookup));
   ActiveSequence& added = *sequences_.emplace(id, std::move(seq)).first->second;
   if (added.cache_enabled) {
-    added.snapshot_positions = cache->SnapshotPositions(prompt_len, added.request.cache.snapshot_hints);
+    added.snapshot_positions =
+        cache->SnapshotPositions(prompt_len, added.request.cache.snapshot_hints);
   }
   if (lookup) {
     StartLookup(added);

@@ -50,10 +50,10 @@ struct EngineOptions {
 
 // The engine's own prefix-cache counters (the PrefixCache has the store-level ones).
 struct EngineCacheStats {
-  PrefixCacheStats cache;          // PrefixCache::Stats()
-  uint64_t captures_dropped = 0;   // snapshots not stored because the store queue was full
-  uint64_t pending_store_bytes = 0;  // current
-  uint64_t rematerialize_tokens = 0;  // K/V rows rebuilt after restores
+  PrefixCacheStats cache;              // PrefixCache::Stats()
+  uint64_t captures_dropped = 0;       // snapshots not stored because the store queue was full
+  uint64_t pending_store_bytes = 0;    // current
+  uint64_t rematerialize_tokens = 0;   // K/V rows rebuilt after restores
   double rematerialize_seconds = 0.0;  // time spent rebuilding them (engine thread)
 };
 
@@ -117,7 +117,7 @@ class Engine {
   void ApplyCancellations(std::vector<std::unique_ptr<ActiveSequence>>& finished);
   void Deliver(std::vector<std::unique_ptr<ActiveSequence>>& finished);
   // Prefix cache (see the file comment of cache_worker.h).
-  void StartLookup(ActiveSequence& seq);  // under mu_
+  void StartLookup(ActiveSequence& seq);                           // under mu_
   void OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored);  // cache worker thread
   // Engine thread: snapshots at the chunk ends of this step (`failed` are skipped). The final
   // state of a finished sequence is captured by the runner's finish hook, before its final

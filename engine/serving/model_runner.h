@@ -19,8 +19,8 @@
 namespace gf {
 
 struct RunnerStepStats {
-  int64_t prompt_tokens = 0;   // prompt tokens prefilled this step
-  int64_t sampled_tokens = 0;  // tokens sampled this step
+  int64_t prompt_tokens = 0;          // prompt tokens prefilled this step
+  int64_t sampled_tokens = 0;         // tokens sampled this step
   int64_t rematerialized_tokens = 0;  // K/V rows rebuilt for prefixes restored from the cache
   double rematerialize_seconds = 0.0;
 };
@@ -37,7 +37,9 @@ class ModelRunner {
   // Called on the engine thread for a sequence that finished normally (stop / length), right
   // before its final event is delivered (the engine stores its final prefix-cache snapshot here,
   // so a client that saw the final event finds the snapshot queued).
-  void set_finish_hook(std::function<void(ActiveSequence&)> hook) { finish_hook_ = std::move(hook); }
+  void set_finish_hook(std::function<void(ActiveSequence&)> hook) {
+    finish_hook_ = std::move(hook);
+  }
 
  private:
   struct Slot {

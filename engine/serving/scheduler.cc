@@ -65,8 +65,7 @@ Status Scheduler::MarkReady(SeqId id, int64_t prefilled, std::vector<int64_t> br
   }
   std::sort(breakpoints.begin(), breakpoints.end());
   breakpoints.erase(std::unique(breakpoints.begin(), breakpoints.end()), breakpoints.end());
-  std::erase_if(breakpoints,
-                [&](int64_t b) { return b <= prefilled || b >= entry.prompt_tokens; });
+  std::erase_if(breakpoints, [&](int64_t b) { return b <= prefilled || b >= entry.prompt_tokens; });
   entry.prefilled = prefilled;
   entry.breakpoints = std::move(breakpoints);
   if (!entry.ready) ++ready_waiting_;
@@ -104,8 +103,8 @@ StepPlan Scheduler::Schedule() {
   const auto add_prefill = [&](SeqId id, const Entry& entry) {
     const int64_t remaining = entry.prompt_tokens - entry.prefilled;
     int64_t size = std::min({remaining, options_.max_prefill_chunk, budget});
-    const auto next = std::upper_bound(entry.breakpoints.begin(), entry.breakpoints.end(),
-                                       entry.prefilled);
+    const auto next =
+        std::upper_bound(entry.breakpoints.begin(), entry.breakpoints.end(), entry.prefilled);
     if (next != entry.breakpoints.end()) size = std::min(size, *next - entry.prefilled);
     add_chunk({id, /*is_prefill=*/true, entry.prefilled, size,
                /*samples=*/size == remaining});

@@ -78,8 +78,8 @@ class Scheduler {
  private:
   struct Entry {
     int64_t prompt_tokens = 0;
-    int64_t prefilled = 0;  // prompt tokens already scheduled and completed
-    bool ready = true;      // admissible (false while a cache lookup is pending)
+    int64_t prefilled = 0;             // prompt tokens already scheduled and completed
+    bool ready = true;                 // admissible (false while a cache lookup is pending)
     std::vector<int64_t> breakpoints;  // ascending, inside (prefilled, prompt_tokens)
   };
 

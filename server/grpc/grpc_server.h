@@ -79,7 +79,7 @@ class GrpcServer {
 
  private:
   GrpcServerOptions options_;
-  std::unique_ptr<InferenceService> service_;  // outlives server_ (declared first)
+  std::unique_ptr<InferenceService> service_;          // outlives server_ (declared first)
   std::unique_ptr<ContextsService> contexts_service_;  // goldfinch.v1.Contexts, likewise
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

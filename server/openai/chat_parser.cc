@@ -105,8 +105,9 @@ std::optional<ApiError> ReadMessages(const json& body, const ApiLimits& limits,
     const auto& name = role->get_ref<const std::string&>();
     const std::optional<ChatRole> parsed_role = ChatRoleFromName(name);
     if (!parsed_role.has_value()) {
-      return InvalidRequest(role_param, "role '" + name + "' is not supported; use system, "
-                                        "developer, user or assistant.");
+      return InvalidRequest(role_param, "role '" + name +
+                                            "' is not supported; use system, "
+                                            "developer, user or assistant.");
     }
     out.role = *parsed_role;
     for (const char* key : {"tool_calls", "function_call"}) {
@@ -151,9 +152,8 @@ std::optional<ApiError> RejectUnsupported(const json& body) {
 }
 
 std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
-                                    const Tokenizer& tokenizer,
-                                    const ChatTemplate& chat_template, const ApiLimits& limits,
-                                    ChatRequest* out) {
+                                    const Tokenizer& tokenizer, const ChatTemplate& chat_template,
+                                    const ApiLimits& limits, ChatRequest* out) {
   if (auto e = CheckModel(body, model)) return e;
   out->model = model.id;
   std::vector<ChatMessage> messages;
@@ -206,13 +206,12 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
     return std::nullopt;
   }
   if (prompt_tokens >= model.max_model_len) {
-    return InvalidRequest("messages",
-                          "This model's maximum context length is " +
-                              std::to_string(model.max_model_len) +
-                              " tokens. However, your messages resulted in " +
-                              std::to_string(prompt_tokens) +
-                              " tokens. Please reduce the length of the messages.",
-                          "context_length_exceeded");
+    return InvalidRequest(
+        "messages",
+        "This model's maximum context length is " + std::to_string(model.max_model_len) +
+            " tokens. However, your messages resulted in " + std::to_string(prompt_tokens) +
+            " tokens. Please reduce the length of the messages.",
+        "context_length_exceeded");
   }
   int64_t fill = model.max_model_len - prompt_tokens;
   if (limits.max_tokens_cap > 0 && fill > limits.max_tokens_cap) fill = limits.max_tokens_cap;
@@ -228,8 +227,7 @@ ApiResult<ChatRequest> ParseChat(std::string_view body, const ModelInfo& model,
   ApiResult<json> parsed = ParseJsonObject(body, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return std::move(*error);
   ChatRequest out;
-  if (auto e = ParseFields(std::get<json>(parsed), model, tokenizer, chat_template, limits,
-                          &out)) {
+  if (auto e = ParseFields(std::get<json>(parsed), model, tokenizer, chat_template, limits, &out)) {
     return std::move(*e);
   }
   return out;

@@ -152,9 +152,12 @@ StatusOr<ChatTemplate> ChatTemplate::FromJson(std::string_view json_text) {
 
 const ChatRoleFormat& ChatTemplate::role_format(ChatRole role) const {
   switch (role) {
-    case ChatRole::kSystem: return system_;
-    case ChatRole::kAssistant: return assistant_;
-    case ChatRole::kUser: break;
+    case ChatRole::kSystem:
+      return system_;
+    case ChatRole::kAssistant:
+      return assistant_;
+    case ChatRole::kUser:
+      break;
   }
   return user_;
 }

@@ -20,13 +20,12 @@ std::optional<ApiError> ReadTokenIds(const json& list, const ModelInfo& model,
     if (!item.is_number_integer()) {
       return PromptError("'prompt' token lists must contain only integers.");
     }
-    const bool in_range =
-        item.is_number_unsigned()
-            ? item.get<uint64_t>() < static_cast<uint64_t>(model.vocab_size)
-            : item.get<int64_t>() >= 0 && item.get<int64_t>() < model.vocab_size;
+    const bool in_range = item.is_number_unsigned()
+                              ? item.get<uint64_t>() < static_cast<uint64_t>(model.vocab_size)
+                              : item.get<int64_t>() >= 0 && item.get<int64_t>() < model.vocab_size;
     if (!in_range) {
-      return PromptError("'prompt' token ids must be in [0, " +
-                         std::to_string(model.vocab_size) + ").");
+      return PromptError("'prompt' token ids must be in [0, " + std::to_string(model.vocab_size) +
+                         ").");
     }
     ids->push_back(static_cast<TokenId>(item.get<int64_t>()));
   }
@@ -54,8 +53,9 @@ std::optional<ApiError> ParsePrompts(const json& body, const ModelInfo& model,
     return ReadTextPrompt(prompt, tokenizer, &prompts->back());
   }
   if (!prompt.is_array()) {
-    return PromptError("'prompt' must be a string, an array of strings, an array of token ids "
-                       "or an array of token id arrays.");
+    return PromptError(
+        "'prompt' must be a string, an array of strings, an array of token ids "
+        "or an array of token id arrays.");
   }
   if (prompt.empty()) return PromptError("'prompt' must not be empty.");
   const json& first = prompt.front();
@@ -83,8 +83,9 @@ std::optional<ApiError> ParsePrompts(const json& body, const ModelInfo& model,
     }
     return std::nullopt;
   }
-  return PromptError("'prompt' must be a string, an array of strings, an array of token ids "
-                     "or an array of token id arrays.");
+  return PromptError(
+      "'prompt' must be a string, an array of strings, an array of token ids "
+      "or an array of token id arrays.");
 }
 
 std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
@@ -102,8 +103,7 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
   if (auto e = ReadString(body, "suffix", &suffix)) return e;
   if (!suffix.empty()) return InvalidRequest("suffix", "'suffix' is not supported.");
   int64_t max_tokens = 16;
-  if (auto e = ReadInt(body, "max_tokens", 0, std::numeric_limits<int64_t>::max(),
-                       &max_tokens)) {
+  if (auto e = ReadInt(body, "max_tokens", 0, std::numeric_limits<int64_t>::max(), &max_tokens)) {
     return e;
   }
   out->base.max_tokens = max_tokens;
@@ -120,8 +120,8 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
   // Prompts last: tokenizing is the expensive part, so cheap errors come first.
   if (auto e = ParsePrompts(body, model, tokenizer, limits, &out->prompts)) return e;
   for (const std::vector<TokenId>& prompt : out->prompts) {
-    if (auto e = CheckContextLength(static_cast<int64_t>(prompt.size()), max_tokens, model,
-                                    limits, "prompt", "max_tokens")) {
+    if (auto e = CheckContextLength(static_cast<int64_t>(prompt.size()), max_tokens, model, limits,
+                                    "prompt", "max_tokens")) {
       return e;
     }
   }
@@ -131,8 +131,7 @@ std::optional<ApiError> ParseFields(const json& body, const ModelInfo& model,
 }  // namespace
 
 ApiResult<CompletionRequest> ParseCompletion(std::string_view body, const ModelInfo& model,
-                                             const Tokenizer& tokenizer,
-                                             const ApiLimits& limits) {
+                                             const Tokenizer& tokenizer, const ApiLimits& limits) {
   ApiResult<json> parsed = ParseJsonObject(body, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return std::move(*error);
   CompletionRequest out;

@@ -47,7 +47,6 @@ struct CompletionRequest {
 };
 
 ApiResult<CompletionRequest> ParseCompletion(std::string_view body, const ModelInfo& model,
-                                             const Tokenizer& tokenizer,
-                                             const ApiLimits& limits);
+                                             const Tokenizer& tokenizer, const ApiLimits& limits);
 
 }  // namespace gf::server

@@ -18,15 +18,23 @@ std::string ParamOr(const std::string& param, const char* key) {
 
 const char* TypeName(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a decimal number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::number_float:
+      return "a decimal number";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    default: return "an unsupported value";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    default:
+      return "an unsupported value";
   }
 }
 
@@ -108,8 +116,10 @@ std::optional<ApiError> ParseLogitBias(const json& body, const ModelInfo& model,
   for (auto it = value->begin(); it != value->end(); ++it) {
     const std::optional<int64_t> id = ParseTokenIdKey(it.key());
     if (!id.has_value()) {
-      return InvalidRequest("logit_bias", "'logit_bias' keys must be token ids (decimal "
-                                          "integers), got '" + it.key() + "'.");
+      return InvalidRequest("logit_bias",
+                            "'logit_bias' keys must be token ids (decimal "
+                            "integers), got '" +
+                                it.key() + "'.");
     }
     if (*id >= model.vocab_size) {
       return InvalidRequest("logit_bias", "'logit_bias' token id " + it.key() +
@@ -123,8 +133,7 @@ std::optional<ApiError> ParseLogitBias(const json& body, const ModelInfo& model,
     const double bias = it->get<double>();
     if (!std::isfinite(bias) || bias < -100.0 || bias > 100.0) {
       return InvalidRequest("logit_bias",
-                            "'logit_bias' values must be in [-100, 100] (token " + it.key() +
-                                ").");
+                            "'logit_bias' values must be in [-100, 100] (token " + it.key() + ").");
     }
     sampling->logit_bias.emplace_back(static_cast<int32_t>(*id), static_cast<float>(bias));
   }
@@ -235,16 +244,15 @@ std::optional<ApiError> ParseSamplingFields(const json& body, const ModelInfo& m
   }
   s.top_k = top_k < 0 ? 0 : static_cast<int>(top_k);
   if (auto e = ReadFloat(body, "min_p", 0.0, 1.0, false, false, &s.min_p)) return e;
-  if (auto e = ReadFloat(body, "presence_penalty", -2.0, 2.0, false, false,
-                         &s.presence_penalty)) {
+  if (auto e = ReadFloat(body, "presence_penalty", -2.0, 2.0, false, false, &s.presence_penalty)) {
     return e;
   }
-  if (auto e = ReadFloat(body, "frequency_penalty", -2.0, 2.0, false, false,
-                         &s.frequency_penalty)) {
+  if (auto e =
+          ReadFloat(body, "frequency_penalty", -2.0, 2.0, false, false, &s.frequency_penalty)) {
     return e;
   }
-  if (auto e = ReadFloat(body, "repetition_penalty", 0.0, 2.0, true, false,
-                         &s.repetition_penalty)) {
+  if (auto e =
+          ReadFloat(body, "repetition_penalty", 0.0, 2.0, true, false, &s.repetition_penalty)) {
     return e;
   }
   if (auto e = ParseLogitBias(body, model, limits, &s)) return e;
@@ -298,10 +306,10 @@ std::optional<ApiError> CheckContextLength(int64_t prompt_tokens, int64_t max_to
   const int64_t limit = model.max_model_len;
   const bool prompt_fits = prompt_tokens <= limit;
   if (prompt_fits && limits.max_tokens_cap > 0 && max_tokens > limits.max_tokens_cap) {
-    return InvalidRequest(max_tokens_param,
-                          "'" + max_tokens_param + "' is " + std::to_string(max_tokens) +
-                              ", above this server's limit of " +
-                              std::to_string(limits.max_tokens_cap) + ".");
+    return InvalidRequest(max_tokens_param, "'" + max_tokens_param + "' is " +
+                                                std::to_string(max_tokens) +
+                                                ", above this server's limit of " +
+                                                std::to_string(limits.max_tokens_cap) + ".");
   }
   if (prompt_fits && max_tokens <= limit - prompt_tokens) return std::nullopt;
   const int64_t total = max_tokens > std::numeric_limits<int64_t>::max() - prompt_tokens
@@ -362,8 +370,8 @@ ApiResult<DetokenizeRequest> ParseDetokenize(std::string_view body, const ModelI
                               ? id.get<uint64_t>() < static_cast<uint64_t>(model.vocab_size)
                               : id.get<int64_t>() >= 0 && id.get<int64_t>() < model.vocab_size;
     if (!in_range) {
-      return InvalidRequest("tokens", "token ids must be in [0, " +
-                                          std::to_string(model.vocab_size) + ").");
+      return InvalidRequest("tokens",
+                            "token ids must be in [0, " + std::to_string(model.vocab_size) + ").");
     }
     out.tokens.push_back(static_cast<TokenId>(id.get<int64_t>()));
   }

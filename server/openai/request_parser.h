@@ -70,8 +70,8 @@ std::optional<ApiError> ReadFloat(const nlohmann::json& object, const char* key,
 std::optional<ApiError> ReadInt(const nlohmann::json& object, const char* key, int64_t lo,
                                 int64_t hi, int64_t* out, const std::string& param = "");
 // String (any content).
-std::optional<ApiError> ReadString(const nlohmann::json& object, const char* key,
-                                   std::string* out, const std::string& param = "");
+std::optional<ApiError> ReadString(const nlohmann::json& object, const char* key, std::string* out,
+                                   const std::string& param = "");
 
 // "model": required string equal to model.id (400 when missing/not a string, 404 otherwise).
 std::optional<ApiError> CheckModel(const nlohmann::json& body, const ModelInfo& model);
