@@ -1,6 +1,8 @@
 #include "engine/sequence_state.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace gf {
 
@@ -84,8 +86,8 @@ void SequenceState::ReserveKv(int64_t count) {
 
 kernels::TensorView SequenceState::PendingKeys(int g, int64_t count) {
   const size_t row_bytes = static_cast<size_t>(dim_att_) * kernels::DTypeSize(kv_dtype_);
-  return kernels::Mat(keys_[static_cast<size_t>(g)].data() + kv_rows_ * row_bytes, kv_dtype_,
-                      count, dim_att_);
+  return kernels::Mat(keys_[static_cast<size_t>(g)].data() + kv_rows_ * row_bytes, kv_dtype_, count,
+                      dim_att_);
 }
 
 kernels::TensorView SequenceState::PendingValues(int g, int64_t count) {
@@ -95,6 +97,36 @@ kernels::TensorView SequenceState::PendingValues(int g, int64_t count) {
 }
 
 void SequenceState::CommitKv(int64_t count) { kv_rows_ += count; }
+
+void SequenceState::ReserveKvCapacity(int64_t rows) {
+  if (rows <= 0) return;
+  const size_t bytes =
+      static_cast<size_t>(rows) * static_cast<size_t>(dim_att_) * kernels::DTypeSize(kv_dtype_);
+  for (auto* group : {&keys_, &values_}) {
+    for (auto& buf : *group) buf.reserve(bytes);
+  }
+}
+
+Status SequenceState::CopyKvPrefix(const SequenceState& from, int64_t rows) {
+  if (from.shape_fingerprint_ != shape_fingerprint_ || from.kv_dtype_ != kv_dtype_) {
+    return InvalidArgument("copy K/V: the states were made for different models");
+  }
+  if (kv_rows_ != 0 || rows != num_tokens() || rows > from.kv_rows_ || rows < 0) {
+    return InvalidArgument("copy K/V: " + std::to_string(rows) + " rows do not fit (source has " +
+                           std::to_string(from.kv_rows_) + ", target " +
+                           std::to_string(num_tokens()) + " tokens)");
+  }
+  const size_t bytes =
+      static_cast<size_t>(rows) * static_cast<size_t>(dim_att_) * kernels::DTypeSize(kv_dtype_);
+  ReserveKv(rows);
+  for (size_t g = 0; g < keys_.size(); ++g) {
+    if (bytes == 0) break;
+    std::copy_n(from.keys_[g].data(), bytes, keys_[g].data());
+    std::copy_n(from.values_[g].data(), bytes, values_[g].data());
+  }
+  CommitKv(rows);
+  return Status::Ok();
+}
 
 void SequenceState::DropKv() {
   kv_rows_ = 0;
@@ -107,8 +139,8 @@ void SequenceState::DropKv() {
 }
 
 size_t SequenceState::recurrent_bytes() const {
-  return sizeof(float) * (wkv_.size() + att_shift_.size() + ffn_shift_.size() +
-                          carry_kc_.size() + carry_o_.size());
+  return sizeof(float) *
+         (wkv_.size() + att_shift_.size() + ffn_shift_.size() + carry_kc_.size() + carry_o_.size());
 }
 
 size_t SequenceState::token_bytes() const {

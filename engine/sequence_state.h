@@ -86,8 +86,16 @@ class SequenceState {
   kernels::TensorView PendingKeys(int g, int64_t count);
   kernels::TensorView PendingValues(int g, int64_t count);
   void CommitKv(int64_t count);
+  // Reserves room for `rows` K/V rows in every GOLD layer without touching it (so appending up to
+  // that many rows never moves the buffers; untouched pages cost no memory).
+  void ReserveKvCapacity(int64_t rows);
   // Drops the materialised K/V (e.g. to save memory while idle); Rematerialize rebuilds them.
   void DropKv();
+  // For a state without K/V and with num_tokens() == rows: copies K/V rows 0..rows of every GOLD
+  // layer from `from` (same shape and kv dtype, at least `rows` rows; the caller checks that its
+  // first `rows` tokens are this state's). InvalidArgument otherwise. The carry rows stay as they
+  // are (a restored snapshot has the exact ones).
+  Status CopyKvPrefix(const SequenceState& from, int64_t rows);
 
   // Bytes held: recurrent + per-token + materialised K/V.
   size_t recurrent_bytes() const;

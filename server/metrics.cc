@@ -167,8 +167,21 @@ std::vector<MetricFamily> CacheFamilies(const EngineCacheStats& engine_stats) {
                        "Attention K/V rows rebuilt after prefix-cache restores", kCounter,
                        static_cast<double>(engine_stats.rematerialize_tokens)));
   out.push_back(Single("goldfinch_cache_rematerialize_seconds_total",
-                       "Engine time spent rebuilding attention K/V after restores", kCounter,
-                       engine_stats.rematerialize_seconds));
+                       "Engine time spent rebuilding (or copying from the hot tier) attention K/V "
+                       "after restores",
+                       kCounter, engine_stats.rematerialize_seconds));
+  out.push_back(Single("goldfinch_cache_hot_hits_total",
+                       "Restores whose attention K/V was copied from a kept state (hot tier)",
+                       kCounter, static_cast<double>(engine_stats.hot.hits)));
+  out.push_back(Single("goldfinch_cache_hot_hit_tokens_total",
+                       "Attention K/V rows copied from the hot tier", kCounter,
+                       static_cast<double>(engine_stats.hot.hit_tokens)));
+  out.push_back(Single("goldfinch_cache_hot_bytes", "Bytes of states kept in the hot tier", kGauge,
+                       static_cast<double>(engine_stats.hot.bytes)));
+  out.push_back(Single("goldfinch_cache_hot_entries", "States kept in the hot tier", kGauge,
+                       static_cast<double>(engine_stats.hot.entries)));
+  out.push_back(Single("goldfinch_cache_hot_evictions_total", "States evicted from the hot tier",
+                       kCounter, static_cast<double>(engine_stats.hot.evictions)));
   out.push_back(Single("goldfinch_cache_row_bytes_per_token",
                        "Stored compressed-row bytes per cached token (0 before the first segment)",
                        kGauge, Ratio(s.segment_bytes, s.segment_tokens)));

@@ -120,6 +120,10 @@ inline constexpr unsigned kOptByteSize = 16;
     kOptByteSize, nullptr, "Byte budget of the memory tier; 0 = no memory tier")                   \
   X(cache_disk_bytes, std::int64_t, 17179869184, "Prefix cache", 0, 1125899906842624.0,            \
     kOptByteSize, nullptr, "Byte budget of the disk tier; 0 = no disk tier")                       \
+  X(cache_hot_bytes, std::int64_t, 1073741824, "Prefix cache", 0, 1099511627776.0,                 \
+    kOptByteSize, nullptr,                                                                        \
+    "Byte budget of the hot tier: finished states kept with their attention K/V, so a restored "  \
+    "prefix copies K/V instead of rebuilding it; 0 = off")                                         \
   X(cache_secret, std::string, "", "Prefix cache", 0, 0, kOptSecret, nullptr,                      \
     "Key (at least 16 bytes) of the per-tenant cache namespaces; empty = <cache-dir>/secret, "     \
     "created on first start (random per process when memory-only). Prefer "                        \

@@ -85,6 +85,7 @@ Status SetUpCache(const ServeOptions& options, const GoldFinchModel& model,
   const auto start = std::chrono::steady_clock::now();
   GF_ASSIGN_OR_RETURN(engine_options.prefix_cache,
                       MakePrefixCache(std::move(setup->store), model, tokenizer, options));
+  engine_options.hot_kv_bytes = static_cast<uint64_t>(options.cache_hot_bytes);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char took[32];

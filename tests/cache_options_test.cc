@@ -47,6 +47,7 @@ TEST(CacheOptionsTest, Defaults) {
   EXPECT_TRUE(o.cache);
   EXPECT_EQ(o.cache_dir, "");
   EXPECT_EQ(o.cache_memory_bytes, int64_t{1} << 30);
+  EXPECT_EQ(o.cache_hot_bytes, int64_t{1} << 30);
   EXPECT_EQ(o.cache_disk_bytes, int64_t{16} << 30);
   EXPECT_EQ(o.cache_secret, "");
   EXPECT_EQ(o.cache_snapshot_interval, 2048);

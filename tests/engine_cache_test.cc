@@ -15,6 +15,7 @@
 #include "cache_store/tiered_store.h"
 #include "engine/model/goldfinch.h"
 #include "engine/serving/engine.h"
+#include "engine/serving/hot_kv_cache.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/test_support.h"
 
@@ -84,8 +85,10 @@ std::shared_ptr<PrefixCache> MakeCache(std::unique_ptr<cache::CacheStore> store,
 }
 
 std::unique_ptr<Engine> MakeEngine(std::shared_ptr<PrefixCache> cache,
-                                   std::unique_ptr<GoldFinchModel> model) {
+                                   std::unique_ptr<GoldFinchModel> model,
+                                   uint64_t hot_kv_bytes = 0) {
   EngineOptions options;
+  options.hot_kv_bytes = hot_kv_bytes;
   options.scheduler.max_running = 8;
   options.scheduler.token_budget = 96;
   options.scheduler.max_prefill_chunk = 64;
@@ -170,14 +173,18 @@ int64_t ExpectedCached(const std::vector<int64_t>& stored, int64_t shared, int64
   return best;
 }
 
-TEST(EngineCacheTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
+// Parameter: the hot K/V tier's budget (0 = every restore rebuilds its K/V from the compressed
+// rows; otherwise restores copy K/V from kept finished states when they can).
+class EngineCacheEquivalenceTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(EngineCacheEquivalenceTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
   auto reference = LoadModel();
   ASSERT_NE(reference, nullptr);
   auto model = LoadModel();
   auto cache = MakeCache(
       std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   ASSERT_NE(cache, nullptr);
-  auto engine = MakeEngine(cache, std::move(model));
+  auto engine = MakeEngine(cache, std::move(model), GetParam());
   ASSERT_NE(engine, nullptr);
 
   std::mt19937 rng(1234);
@@ -225,7 +232,76 @@ TEST(EngineCacheTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
   ASSERT_TRUE(stats.has_value());
   EXPECT_GT(stats->cache.hits, 0u);
   EXPECT_EQ(stats->cache.misses[static_cast<int>(CacheMissReason::kCorrupt)], 0u);
-  EXPECT_GT(stats->rematerialize_tokens, 0u);
+  if (GetParam() == 0) {
+    EXPECT_GT(stats->rematerialize_tokens, 0u);
+    EXPECT_EQ(stats->hot.hits, 0u);
+  } else {
+    // Every restored prefix here is a prefix of an earlier, kept, finished state.
+    EXPECT_EQ(stats->rematerialize_tokens, 0u);
+    EXPECT_GE(stats->hot.hits, static_cast<uint64_t>(hits));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HotTier, EngineCacheEquivalenceTest,
+                         ::testing::Values(uint64_t{0}, uint64_t{1} << 30));
+
+// The hot tier alone: namespaces, token prefixes, replacement of covered states, the budget.
+TEST(HotKvCacheTest, CopiesKvOnlyForTheSameNamespaceAndTokens) {
+  auto model = LoadModel();
+  ASSERT_NE(model, nullptr);
+  std::mt19937 rng(5);
+  const std::vector<TokenId> prompt = RandomText(rng, 80);
+  auto prefilled = [&](size_t n) {
+    SequenceState state = model->NewState();
+    std::vector<float> logits;
+    EXPECT_TRUE(model->Prefill(state, std::span(prompt).first(n), PrefillOptions{}, &logits).ok());
+    return state;
+  };
+  const Sha256Digest a = Sha256Hash("a"), b = Sha256Hash("b");
+  const uint64_t one =
+      prefilled(80).kv_bytes() + prefilled(80).token_bytes() + prefilled(80).recurrent_bytes();
+  HotKvCache hot(2 * one + one / 2);
+  hot.Offer(a, prefilled(60), 16);
+  hot.Offer(a, prefilled(80), 16);  // covers the 60-token state: replaces it
+  EXPECT_EQ(hot.stats().entries, 1u);
+  hot.Offer(a, prefilled(70), 16);  // covered by the kept 80-token state: not kept
+  hot.Offer(a, prefilled(10), 16);  // below min_tokens
+  EXPECT_EQ(hot.stats().entries, 1u);
+
+  // A restored 50-token prefix (no K/V) takes rows 0..50 by copy from the kept 80-token state;
+  // they equal those of a 50-token prefill up to rounding.
+  SequenceState original = prefilled(50);
+  auto restore = [&](const SequenceState& from) {
+    auto parts = SequenceState::FromParts(model->config(), model->kv_dtype(), from.tokens(),
+                                          from.compressed_rows(), from.SerializeRecurrent());
+    EXPECT_TRUE(parts.ok()) << parts.status().ToString();
+    return std::move(*parts);
+  };
+  SequenceState copied = restore(original);
+  EXPECT_FALSE(hot.FillKv(b, copied));  // another namespace
+  EXPECT_EQ(copied.kv_rows(), 0);
+  ASSERT_TRUE(hot.FillKv(a, copied));
+  ASSERT_EQ(copied.kv_rows(), 50);
+  for (int g = 0; g < original.n_gold(); ++g) {
+    const auto* x = original.keys(g).ptr<float>();
+    const auto* y = copied.keys(g).ptr<float>();
+    for (int64_t i = 0; i < 50 * model->config().dim_att; ++i) ASSERT_NEAR(x[i], y[i], 1e-5);
+  }
+  // Different tokens at position 3: no match.
+  std::vector<TokenId> other(prompt.begin(), prompt.begin() + 50);
+  other[3] = other[3] == 'x' + 1 ? 'y' + 1 : 'x' + 1;
+  SequenceState other_state = model->NewState();
+  std::vector<float> logits;
+  ASSERT_TRUE(model->Prefill(other_state, other, PrefillOptions{}, &logits).ok());
+  SequenceState other_restored = restore(other_state);
+  EXPECT_FALSE(hot.FillKv(a, other_restored));
+  // The budget: a third state evicts the least recently used one.
+  hot.Offer(b, prefilled(80), 16);
+  hot.Offer(b, std::move(other_state), 16);
+  EXPECT_EQ(hot.stats().entries, 2u);
+  EXPECT_EQ(hot.stats().evictions, 1u);
+  EXPECT_EQ(hot.stats().hits, 1u);
+  EXPECT_EQ(hot.stats().misses, 2u);
 }
 
 TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {

@@ -273,8 +273,12 @@ TEST(MetricsTest, ScrapesTheCacheOfARealEngine) {
             static_cast<double>(cached));
   EXPECT_EQ(Value(text, "goldfinch_cache_misses_total{reason=\"disabled\"}"), 1);
   EXPECT_EQ(Value(text, "goldfinch_cache_restore_seconds_count"), 1);
-  EXPECT_EQ(Value(text, "goldfinch_cache_rematerialized_tokens_total"),
-            static_cast<double>(cached));
+  // The restored prefix's K/V came from the hot tier (the first request's kept final state).
+  EXPECT_EQ(Value(text, "goldfinch_cache_rematerialized_tokens_total"), 0);
+  EXPECT_EQ(Value(text, "goldfinch_cache_hot_hits_total"), 1);
+  EXPECT_EQ(Value(text, "goldfinch_cache_hot_hit_tokens_total"), static_cast<double>(cached));
+  EXPECT_GE(Value(text, "goldfinch_cache_hot_entries"), 1);
+  EXPECT_GT(Value(text, "goldfinch_cache_hot_bytes"), 0);
   bool promtool = false;
   EXPECT_EQ(PromtoolProblems(text, &promtool), "");
 }

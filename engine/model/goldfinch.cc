@@ -52,7 +52,8 @@ Status GoldFinchModel::ValidateSegments(std::span<const ForwardSegment> segments
 Status GoldFinchModel::Embed(std::span<const ForwardSegment> segments, const TensorView& x0) {
   std::vector<int32_t> ids;
   ids.reserve(static_cast<size_t>(x0.rows()));
-  for (const ForwardSegment& seg : segments) ids.insert(ids.end(), seg.tokens.begin(), seg.tokens.end());
+  for (const ForwardSegment& seg : segments)
+    ids.insert(ids.end(), seg.tokens.begin(), seg.tokens.end());
   GF_RETURN_IF_ERROR(k::EmbeddingGather(weights_.emb, ids, x0));
   return k::LayerNorm(x0, weights_.ln0.weight, weights_.ln0.bias, x0);
 }
@@ -117,8 +118,8 @@ Status GoldFinchModel::RunGoldTail(std::span<const ForwardSegment> segments,
   for (size_t i = 0; i < spans.size(); ++i) {
     const model::RowSpan& span = spans[i];
     const int64_t w = window(i, 0);
-    gold_spans.push_back({gold_rows, w, span.state, w == span.count,
-                          span.first_pos + span.count - w});
+    gold_spans.push_back(
+        {gold_rows, w, span.state, w == span.count, span.first_pos + span.count - w});
     gold_rows += w;
   }
   gold_x_.resize(static_cast<size_t>(gold_rows * C));
@@ -146,8 +147,8 @@ Status GoldFinchModel::RunGoldTail(std::span<const ForwardSegment> segments,
     int64_t rows = 0;
     for (size_t i = 0; i < spans.size(); ++i) {
       const int64_t w = window(i, g);
-      layer_spans.push_back({rows, w, spans[i].state, w == spans[i].count,
-                             spans[i].first_pos + spans[i].count - w});
+      layer_spans.push_back(
+          {rows, w, spans[i].state, w == spans[i].count, spans[i].first_pos + spans[i].count - w});
       rows += w;
     }
     layer_x_.resize(static_cast<size_t>(rows * C));
@@ -261,7 +262,7 @@ Status GoldFinchModel::Rematerialize(SequenceState& state) {
   if (state.shape_fingerprint() != ShapeFingerprint(cfg) || state.kv_dtype() != kv_dtype()) {
     return InvalidArgument("rematerialize: state was made for a different model");
   }
-  state.DropKv();
+  if (state.kv_rows() != 0) state.DropKv();  // (a restored state has none; keep its reservation)
   std::fill_n(state.carry_kc(), cfg.dim_att, 0.0f);
   std::fill_n(state.carry_o(), cfg.n_embd, 0.0f);
   const int64_t n = state.num_tokens();

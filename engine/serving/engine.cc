@@ -45,8 +45,13 @@ Engine::Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer>
     cache_worker_ =
         std::make_unique<CacheWorker>(options_.prefix_cache, options_.max_pending_store_bytes);
   }
-  if (cache_worker_ != nullptr)
+  if (cache_worker_ != nullptr) {
     runner_->set_finish_hook([this](ActiveSequence& seq) { CaptureFinal(seq); });
+    if (options_.hot_kv_bytes > 0) {
+      hot_kv_ = std::make_unique<HotKvCache>(options_.hot_kv_bytes);
+      runner_->set_hot_kv_cache(hot_kv_.get());
+    }
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -168,6 +173,12 @@ void Engine::Capture(ActiveSequence& seq, int64_t position) {
 void Engine::CaptureFinal(ActiveSequence& seq) {
   if (cache_worker_ == nullptr || !seq.cache_enabled || !seq.state.has_value()) return;
   Capture(seq, seq.state->num_tokens());
+  // The finished state, K/V and all, goes to the hot tier (it is not used after this).
+  if (hot_kv_ != nullptr) {
+    hot_kv_->Offer(seq.request.cache.salt_hash, std::move(*seq.state),
+                   options_.prefix_cache->options().min_snapshot_tokens);
+    seq.state.reset();
+  }
 }
 
 void Engine::CaptureAfterStep(const StepPlan& plan, const std::vector<ActiveSequence*>& batch,
@@ -210,6 +221,7 @@ std::optional<EngineCacheStats> Engine::CacheStats() const {
   std::lock_guard<std::mutex> lock(mu_);
   stats.rematerialize_tokens = rematerialize_tokens_;
   stats.rematerialize_seconds = rematerialize_seconds_;
+  stats.hot = hot_stats_;
   return stats;
 }
 
@@ -324,6 +336,7 @@ void Engine::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       rematerialize_tokens_ += static_cast<uint64_t>(step_stats.rematerialized_tokens);
+      if (hot_kv_ != nullptr) hot_stats_ = hot_kv_->stats();
       rematerialize_seconds_ += step_stats.rematerialize_seconds;
       scheduler_.Update(plan, result);
       for (SeqId id : result.finished) sequences_.erase(id);

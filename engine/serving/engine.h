@@ -25,6 +25,7 @@
 #include "common/status.h"
 #include "engine/model/goldfinch.h"
 #include "engine/prefix_cache/prefix_cache.h"
+#include "engine/serving/hot_kv_cache.h"
 #include "engine/serving/request.h"
 #include "engine/serving/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -46,6 +47,9 @@ struct EngineOptions {
   // (bounded by max_pending_store_bytes; captures beyond it are dropped and counted).
   std::shared_ptr<PrefixCache> prefix_cache;
   size_t max_pending_store_bytes = size_t{512} << 20;
+  // The hot tier (hot_kv_cache.h): finished states kept with their materialised K/V, so restores
+  // of their prefixes copy K/V instead of rebuilding it. 0 = off. Only with a prefix cache.
+  uint64_t hot_kv_bytes = uint64_t{1} << 30;
 };
 
 // The engine's own prefix-cache counters (the PrefixCache has the store-level ones).
@@ -54,7 +58,8 @@ struct EngineCacheStats {
   uint64_t captures_dropped = 0;       // snapshots not stored because the store queue was full
   uint64_t pending_store_bytes = 0;    // current
   uint64_t rematerialize_tokens = 0;   // K/V rows rebuilt after restores
-  double rematerialize_seconds = 0.0;  // time spent rebuilding them (engine thread)
+  double rematerialize_seconds = 0.0;  // time spent rebuilding or copying them (engine thread)
+  HotKvStats hot;                      // the hot K/V tier
 };
 
 // Counters and gauges read at scrape time (a consistent snapshot).
@@ -133,6 +138,8 @@ class Engine {
   int64_t max_model_len_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<CacheWorker> cache_worker_;  // when options_.prefix_cache is set
+  std::unique_ptr<HotKvCache> hot_kv_;         // engine thread only (stats copied under mu_)
+  HotKvStats hot_stats_;                       // guarded by mu_
 
   mutable std::mutex mu_;            // guards everything below
   std::condition_variable work_cv_;  // engine thread waits for work

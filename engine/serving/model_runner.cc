@@ -22,6 +22,13 @@ GenerateEvent BaseEvent(const ActiveSequence& seq) {
   return event;
 }
 
+// K/V rows the sequence will hold at most (prompt + max_tokens): reserved up front so that the
+// K/V buffers of a long context are never moved while it grows.
+int64_t FinalRows(const ActiveSequence& seq) {
+  return static_cast<int64_t>(seq.request.prompt.size()) +
+         std::max<int64_t>(seq.request.max_tokens, 0);
+}
+
 }  // namespace
 
 float LogprobOf(std::span<const float> row, TokenId token, int k, std::vector<TokenLogprob>* top) {
@@ -67,18 +74,22 @@ Status ModelRunner::Prepare(ActiveSequence& seq, RunnerStepStats* stats) {
   seq.queue_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival).count();
   if (seq.restored.has_value()) {
-    // A prefix restored from the cache: rebuild its GOLD K/V (no Finch-stack recomputation).
+    // A prefix restored from the cache: copy its GOLD K/V from a kept state that starts with the
+    // same tokens (hot tier), else rebuild them from the compressed rows (no Finch-stack work).
     const auto start = std::chrono::steady_clock::now();
     seq.state.emplace(std::move(seq.restored->state));
     seq.restored.reset();
-    GF_RETURN_IF_ERROR(model_.Rematerialize(*seq.state));
+    seq.state->ReserveKvCapacity(FinalRows(seq));
+    const bool copied = hot_ != nullptr && hot_->FillKv(seq.request.cache.salt_hash, *seq.state);
+    if (!copied) GF_RETURN_IF_ERROR(model_.Rematerialize(*seq.state));
     if (stats != nullptr) {
-      stats->rematerialized_tokens += seq.state->num_tokens();
+      if (!copied) stats->rematerialized_tokens += seq.state->num_tokens();
       stats->rematerialize_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   } else {
     seq.state.emplace(model_.NewState());
+    seq.state->ReserveKvCapacity(FinalRows(seq));
   }
   seq.sampler.emplace(seq.request.sampling, seq.request.prompt);
   OutputRules rules;

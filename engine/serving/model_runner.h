@@ -13,16 +13,17 @@
 
 #include "engine/model/goldfinch.h"
 #include "engine/serving/active_sequence.h"
+#include "engine/serving/hot_kv_cache.h"
 #include "engine/serving/step_plan.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace gf {
 
 struct RunnerStepStats {
-  int64_t prompt_tokens = 0;          // prompt tokens prefilled this step
-  int64_t sampled_tokens = 0;         // tokens sampled this step
-  int64_t rematerialized_tokens = 0;  // K/V rows rebuilt for prefixes restored from the cache
-  double rematerialize_seconds = 0.0;
+  int64_t prompt_tokens = 0;           // prompt tokens prefilled this step
+  int64_t sampled_tokens = 0;          // tokens sampled this step
+  int64_t rematerialized_tokens = 0;   // K/V rows rebuilt for prefixes restored from the cache
+  double rematerialize_seconds = 0.0;  // rebuilding or copying them from the hot tier
 };
 
 class ModelRunner {
@@ -40,6 +41,9 @@ class ModelRunner {
   void set_finish_hook(std::function<void(ActiveSequence&)> hook) {
     finish_hook_ = std::move(hook);
   }
+  // The hot K/V tier restored prefixes copy their K/V from when they can (nullptr = always
+  // rebuild). Not owned; engine thread only.
+  void set_hot_kv_cache(HotKvCache* hot) { hot_ = hot; }
 
  private:
   struct Slot {
@@ -64,6 +68,7 @@ class ModelRunner {
   const Tokenizer& tokenizer_;
   std::vector<float> logits_;
   std::function<void(ActiveSequence&)> finish_hook_;
+  HotKvCache* hot_ = nullptr;
 };
 
 // Logprob of `token` under log_softmax(row) and the `k` most likely alternatives (best first,
