@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/context_api.h"
+#include "server/grpc/grpc_call_common.h"
 #include "server/logging.h"
 #include "server/openai/chat_template.h"
 #include "server/openai_routes.h"
@@ -32,34 +33,6 @@ Status WithPath(const Status& status, const std::string& path) {
     default:
       return status;
   }
-}
-
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(MapStatus(status.code()).grpc_code),
-                      status.message());
-}
-
-const char* RejectionReasonFor(StatusCode code) {
-  switch (code) {
-    case StatusCode::kUnauthenticated:
-      return "unauthorized";
-    case StatusCode::kNotFound:
-      return "not_found";
-    case StatusCode::kResourceExhausted:
-      return "queue_full";
-    case StatusCode::kUnavailable:
-      return "not_ready";
-    default:
-      return "invalid_request";
-  }
-}
-
-std::string AuthorizationValue(const grpc::CallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "";
-  return std::string(it->second.data(), it->second.size());
 }
 
 StatusOr<std::optional<std::string>> Salt(bool has, const std::string& salt) {
@@ -157,15 +130,10 @@ std::string ContextsService::Route(std::string_view method) {
 
 StatusOr<ContextsService::Admitted> ContextsService::Admit(
     const grpc::CallbackServerContext& context) const {
+  GF_ASSIGN_OR_RETURN(GrpcAdmission common, AdmitGrpcCall(state_, keys_, context));
   Admitted admitted;
-  StatusOr<std::string> tenant = keys_.Authenticate(AuthorizationValue(context));
-  if (!tenant.ok()) return tenant.status();
-  admitted.tenant = std::move(*tenant);
-  if (state_.draining.load()) {
-    return Unavailable("the server is shutting down; retry on another replica");
-  }
-  admitted.routes = state_.routes.load();
-  if (admitted.routes == nullptr) return Unavailable("the model is loading; retry shortly");
+  admitted.routes = common.routes;
+  admitted.tenant = std::move(common.tenant);
   admitted.api = admitted.routes->config().contexts.get();
   if (admitted.api == nullptr) {
     return Unavailable("contexts need the prefix cache, which is off on this server");

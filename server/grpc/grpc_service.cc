@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/grpc/context_service.h"
+#include "server/grpc/grpc_call_common.h"
 #include "server/grpc/grpc_request.h"
 #include "server/grpc/grpc_responses.h"
 #include "server/logging.h"
@@ -28,38 +29,8 @@ constexpr std::chrono::seconds kDeadlineSlack{1};
 
 int GrpcCode(const Status& status) { return MapStatus(status.code()).grpc_code; }
 
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(GrpcCode(status)), status.message());
-}
-
-// The reason label of goldfinch_rejected_requests_total for a call refused before the engine.
-const char* RejectionReasonFor(StatusCode code) {
-  switch (code) {
-    case StatusCode::kUnauthenticated:
-      return "unauthorized";
-    case StatusCode::kNotFound:
-      return "not_found";
-    case StatusCode::kResourceExhausted:
-      return "queue_full";
-    case StatusCode::kUnavailable:
-      return "not_ready";
-    case StatusCode::kOutOfRange:
-      return "context_length";
-    default:
-      return "invalid_request";
-  }
-}
-
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-std::string AuthorizationValue(const grpc::CallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "";
-  return std::string(it->second.data(), it->second.size());
 }
 
 // The earlier of arrival + the request timeout and the call's deadline (a system_clock instant;
@@ -406,15 +377,10 @@ std::string InferenceService::Route(std::string_view method) {
 
 StatusOr<InferenceService::Admitted> InferenceService::Admit(
     const grpc::CallbackServerContext& context) const {
+  GF_ASSIGN_OR_RETURN(GrpcAdmission common, AdmitGrpcCall(state_, keys_, context));
   Admitted admitted;
-  StatusOr<std::string> tenant = keys_.Authenticate(AuthorizationValue(context));
-  if (!tenant.ok()) return tenant.status();
-  admitted.tenant = std::move(*tenant);
-  if (state_.draining.load()) {
-    return Unavailable("the server is shutting down; retry on another replica");
-  }
-  admitted.routes = state_.routes.load();
-  if (admitted.routes == nullptr) return Unavailable("the model is loading; retry shortly");
+  admitted.routes = common.routes;
+  admitted.tenant = std::move(common.tenant);
   return admitted;
 }
 
