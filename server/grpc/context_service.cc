@@ -1,5 +1,6 @@
 #include "server/grpc/context_service.h"
 
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -144,19 +145,22 @@ StatusOr<ContextsService::Admitted> ContextsService::Admit(
 void ContextsService::Finish(grpc::ServerUnaryReactor* reactor, std::string_view method,
                              const Status& status, const std::string& tenant,
                              Clock::time_point arrival) const {
-  const int code = MapStatus(status.code()).grpc_code;
-  metrics_.ObserveGrpcRequest(method, code);
-  if (!status.ok()) metrics_.ObserveRejected(RejectionReasonFor(status.code()));
-  RequestLogFields fields;
-  fields.request_id = GenerateRequestId();
-  fields.tenant = tenant;
-  fields.route = Route(method);
-  fields.method = "POST";
-  fields.status = code;
-  fields.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
-  if (!status.ok()) fields.error_type = MapStatus(status.code()).error_type;
-  LogRequest(fields);
-  reactor->Finish(ToGrpcStatus(status));
+  FinishUnaryCall(reactor, metrics_, Route(method), method, status, tenant, arrival);
+}
+
+grpc::ServerUnaryReactor* ContextsService::Serve(
+    grpc::CallbackServerContext* context, std::string_view method,
+    const std::function<Status(const Admitted&)>& body) const {
+  const Clock::time_point arrival = Clock::now();
+  std::string tenant;
+  const Status status = [&]() -> Status {
+    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
+    tenant = admitted.tenant;
+    return body(admitted);
+  }();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, method, status, tenant, arrival);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ContextsService::CreateContext(grpc::CallbackServerContext* context,
@@ -205,82 +209,54 @@ grpc::ServerUnaryReactor* ContextsService::CreateContext(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* ContextsService::GetContext(grpc::CallbackServerContext* context,
                                                       const pb::GetContextRequest* request,
                                                       pb::Context* response) {
-  const Clock::time_point arrival = Clock::now();
-  std::string tenant;
-  const Status status = [&]() -> Status {
-    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
-    tenant = admitted.tenant;
+  return Serve(context, "GetContext", [&](const Admitted& admitted) -> Status {
     GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
-    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, admitted.tenant, salt);
     StatusOr<ContextRecord> record = admitted.api->registry().Get(ns, request->id());
     if (!record.ok()) return WithPath(record.status(), "id");
     FillContext(*record, admitted.routes->model().id, response);
     return Status::Ok();
-  }();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, "GetContext", status, tenant, arrival);
-  return reactor;
+  });
 }
 
 grpc::ServerUnaryReactor* ContextsService::ListContexts(grpc::CallbackServerContext* context,
                                                         const pb::ListContextsRequest* request,
                                                         pb::ListContextsResponse* response) {
-  const Clock::time_point arrival = Clock::now();
-  std::string tenant;
-  const Status status = [&]() -> Status {
-    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
-    tenant = admitted.tenant;
+  return Serve(context, "ListContexts", [&](const Admitted& admitted) -> Status {
     GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
-    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, admitted.tenant, salt);
     for (const ContextRecord& record : admitted.api->registry().List(ns)) {
       FillContext(record, admitted.routes->model().id, response->add_contexts());
     }
     return Status::Ok();
-  }();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, "ListContexts", status, tenant, arrival);
-  return reactor;
+  });
 }
 
 grpc::ServerUnaryReactor* ContextsService::PinContext(grpc::CallbackServerContext* context,
                                                       const pb::PinContextRequest* request,
                                                       pb::Context* response) {
-  const Clock::time_point arrival = Clock::now();
-  std::string tenant;
-  const Status status = [&]() -> Status {
-    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
-    tenant = admitted.tenant;
+  return Serve(context, "PinContext", [&](const Admitted& admitted) -> Status {
     GF_ASSIGN_OR_RETURN(int64_t ttl, Ttl(request->has_ttl_seconds(), request->ttl_seconds(), 0));
     GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
-    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, admitted.tenant, salt);
     StatusOr<ContextRecord> record = admitted.api->registry().Pin(ns, request->id(), ttl);
     if (!record.ok()) return WithPath(record.status(), "id");
     FillContext(*record, admitted.routes->model().id, response);
     return Status::Ok();
-  }();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, "PinContext", status, tenant, arrival);
-  return reactor;
+  });
 }
 
 grpc::ServerUnaryReactor* ContextsService::DeleteContext(grpc::CallbackServerContext* context,
                                                          const pb::DeleteContextRequest* request,
                                                          pb::DeleteContextResponse* response) {
-  const Clock::time_point arrival = Clock::now();
-  std::string tenant;
-  const Status status = [&]() -> Status {
-    GF_ASSIGN_OR_RETURN(Admitted admitted, Admit(*context));
-    tenant = admitted.tenant;
+  return Serve(context, "DeleteContext", [&](const Admitted& admitted) -> Status {
     GF_ASSIGN_OR_RETURN(auto salt, Salt(request->has_cache_salt(), request->cache_salt()));
-    const CacheNamespace ns = ContextNamespace(*admitted.routes, tenant, salt);
+    const CacheNamespace ns = ContextNamespace(*admitted.routes, admitted.tenant, salt);
     GF_RETURN_IF_ERROR(WithPath(admitted.api->registry().Delete(ns, request->id()), "id"));
     response->set_id(request->id());
     response->set_deleted(true);
     return Status::Ok();
-  }();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, "DeleteContext", status, tenant, arrival);
-  return reactor;
+  });
 }
 
 Status ApplyContextId(const OpenAiRoutes& routes, std::string_view tenant,

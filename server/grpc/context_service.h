@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -66,6 +67,9 @@ class ContextsService final : public goldfinch::v1::Contexts::CallbackService {
   // Counts and logs the call, then finishes `reactor` with `status`.
   void Finish(grpc::ServerUnaryReactor* reactor, std::string_view method, const Status& status,
               const std::string& tenant, std::chrono::steady_clock::time_point arrival) const;
+  // A synchronous unary call: admits it, runs `body`, then Finish with body's status.
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method,
+                                  const std::function<Status(const Admitted&)>& body) const;
 
   ServerState& state_;
   const ApiKeyStore& keys_;

@@ -1,5 +1,8 @@
 #include "server/grpc/grpc_call_common.h"
 
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/request_id.h"
 #include "server/status_mapping.h"
 
 namespace gf::server {
@@ -46,6 +49,25 @@ const char* RejectionReasonFor(StatusCode code) {
     default:
       return "invalid_request";
   }
+}
+
+void FinishUnaryCall(grpc::ServerUnaryReactor* reactor, ServerMetrics& metrics,
+                     const std::string& route, std::string_view method, const Status& status,
+                     const std::string& tenant, std::chrono::steady_clock::time_point arrival) {
+  const ErrorMapping mapping = MapStatus(status.code());
+  metrics.ObserveGrpcRequest(method, mapping.grpc_code);
+  if (!status.ok()) metrics.ObserveRejected(RejectionReasonFor(status.code()));
+  RequestLogFields fields;
+  fields.request_id = GenerateRequestId();
+  fields.tenant = tenant;
+  fields.route = route;
+  fields.method = "POST";
+  fields.status = mapping.grpc_code;
+  fields.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();
+  if (!status.ok()) fields.error_type = mapping.error_type;
+  LogRequest(fields);
+  reactor->Finish(ToGrpcStatus(status));
 }
 
 }  // namespace gf::server

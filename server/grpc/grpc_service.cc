@@ -377,11 +377,7 @@ std::string InferenceService::Route(std::string_view method) {
 
 StatusOr<InferenceService::Admitted> InferenceService::Admit(
     const grpc::CallbackServerContext& context) const {
-  GF_ASSIGN_OR_RETURN(GrpcAdmission common, AdmitGrpcCall(state_, keys_, context));
-  Admitted admitted;
-  admitted.routes = common.routes;
-  admitted.tenant = std::move(common.tenant);
-  return admitted;
+  return AdmitGrpcCall(state_, keys_, context);
 }
 
 grpc::ServerUnaryReactor* InferenceService::FinishUnary(grpc::CallbackServerContext* context,
@@ -389,20 +385,8 @@ grpc::ServerUnaryReactor* InferenceService::FinishUnary(grpc::CallbackServerCont
                                                         const Status& status,
                                                         const std::string& tenant,
                                                         Clock::time_point arrival) const {
-  const int code = GrpcCode(status);
-  metrics_.ObserveGrpcRequest(method, code);
-  if (!status.ok()) metrics_.ObserveRejected(RejectionReasonFor(status.code()));
-  RequestLogFields fields;
-  fields.request_id = GenerateRequestId();
-  fields.tenant = tenant;
-  fields.route = Route(method);
-  fields.method = "POST";
-  fields.status = code;
-  fields.duration_ms = MillisSince(arrival);
-  if (!status.ok()) fields.error_type = MapStatus(status.code()).error_type;
-  LogRequest(fields);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  FinishUnaryCall(reactor, metrics_, Route(method), method, status, tenant, arrival);
   return reactor;
 }
 

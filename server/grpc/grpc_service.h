@@ -36,6 +36,7 @@
 
 #include "goldfinch/v1/inference.grpc.pb.h"
 #include "server/auth.h"
+#include "server/grpc/grpc_call_common.h"
 #include "server/metrics.h"
 #include "server/router.h"
 
@@ -63,10 +64,7 @@ class InferenceService final : public goldfinch::v1::Inference::CallbackService 
 
  private:
   class GenerateCall;
-  struct Admitted {
-    const OpenAiRoutes* routes = nullptr;
-    std::string tenant;
-  };
+  using Admitted = GrpcAdmission;
   // Auth, then readiness. Unauthenticated / Unavailable.
   StatusOr<Admitted> Admit(const grpc::CallbackServerContext& context) const;
   // Finishes a unary call with `status`; counts and logs it.
