@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "cache_store/record_format.h"
+#include "common/fd_io.h"
 
 namespace gf::cache {
 
@@ -33,8 +34,6 @@ bool StartsWithHexKey(const std::string& name) {
 }
 
 int HexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
-std::string ErrnoText(int err) { return std::strerror(err); }
 
 Status WriteError(const std::string& what, int err) {
   std::string message = "disk cache: " + what + ": " + ErrnoText(err);
@@ -76,18 +75,12 @@ ReadOutcome ReadRecordFile(int dir_fd, const std::string& name, uint64_t max_siz
   }
   out->resize(static_cast<size_t>(st.st_size));
   size_t done = 0;
-  while (done < out->size()) {
-    const ssize_t n = read(fd, out->data() + done, out->size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *err = errno;
-      close(fd);
-      return ReadOutcome::kIoError;
-    }
-    if (n == 0) break;  // shrank while reading: the envelope check reports it
-    done += static_cast<size_t>(n);
+  if (const int error = ReadFully(fd, out->data(), out->size(), &done); error != 0) {
+    *err = error;
+    close(fd);
+    return ReadOutcome::kIoError;
   }
-  out->resize(done);
+  out->resize(done);  // shorter if it shrank while reading: the envelope check reports it
   close(fd);
   return ReadOutcome::kOk;
 }
@@ -176,7 +169,8 @@ Status DiskStore::Load() {
   std::filesystem::directory_iterator it(options_.directory, ec);
   if (ec) return Unavailable("disk cache: cannot list " + options_.directory + ": " + ec.message());
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (ec) return Unavailable("disk cache: cannot list " + options_.directory + ": " + ec.message());
+    if (ec)
+      return Unavailable("disk cache: cannot list " + options_.directory + ": " + ec.message());
     const std::string name = it->path().filename().string();
     const bool is_temp = IsTempFileName(name);
     if (!is_temp && !IsRecordFileName(name)) continue;  // not ours: leave it alone
@@ -263,16 +257,9 @@ Status DiskStore::WriteTemp(const std::string& temp_name, const std::vector<uint
   const int fd = openat(dir_fd_, temp_name.c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return WriteError("cannot create " + temp_name, errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      close(fd);
-      return WriteError("cannot write " + temp_name, err);
-    }
-    done += static_cast<size_t>(n);
+  if (const int err = WriteFully(fd, bytes.data(), bytes.size()); err != 0) {
+    close(fd);
+    return WriteError("cannot write " + temp_name, err);
   }
   if (options_.sync && fdatasync(fd) != 0) {
     const int err = errno;
@@ -283,7 +270,8 @@ Status DiskStore::WriteTemp(const std::string& temp_name, const std::vector<uint
   return Status::Ok();
 }
 
-Status DiskStore::Put(const Key& key, std::vector<uint8_t> record_bytes, const PutOptions& options) {
+Status DiskStore::Put(const Key& key, std::vector<uint8_t> record_bytes,
+                      const PutOptions& options) {
   const uint64_t size = record_bytes.size();
   std::vector<Key> victims;
   {
@@ -325,7 +313,8 @@ Status DiskStore::Put(const Key& key, std::vector<uint8_t> record_bytes, const P
     return status;
   };
   char suffix[40];
-  std::snprintf(suffix, sizeof(suffix), "%016llx%08llx", static_cast<unsigned long long>(temp_salt_),
+  std::snprintf(suffix, sizeof(suffix), "%016llx%08llx",
+                static_cast<unsigned long long>(temp_salt_),
                 static_cast<unsigned long long>(temp_counter_.fetch_add(1) & 0xffffffffu));
   const std::string final_name = RecordFileName(key);
   const std::string temp_name = KeyToHex(key) + kTempInfix + suffix;

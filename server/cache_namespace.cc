@@ -16,6 +16,8 @@
 #include <random>
 #include <system_error>
 
+#include "common/fd_io.h"
+
 namespace gf::server {
 namespace {
 
@@ -29,10 +31,6 @@ void AppendLengthPrefixed(std::string& out, std::string_view field) {
   const auto n = static_cast<uint32_t>(field.size());
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   out.append(field);
-}
-
-std::string ErrnoText(int error) {
-  return std::error_code(error, std::generic_category()).message();
 }
 
 // Fills `out` with cryptographically strong random bytes.
@@ -61,16 +59,9 @@ StatusOr<std::string> ReadSecretFile(const std::string& path) {
   }
   std::string bytes(kCacheSecretFileBytes + 1, '\0');  // one more, to detect a long file
   size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return Unavailable(path + ": read error: " + ErrnoText(error));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+  if (const int error = ReadFully(fd, bytes.data(), bytes.size(), &got); error != 0) {
+    close(fd);
+    return Unavailable(path + ": read error: " + ErrnoText(error));
   }
   close(fd);
   if (got != kCacheSecretFileBytes) {
@@ -98,12 +89,8 @@ void SweepStaleTemps(const std::string& dir) {
 }
 
 Status WriteAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Unavailable(ErrnoText(errno));
-    done += static_cast<size_t>(n);
+  if (const int error = WriteFully(fd, bytes.data(), bytes.size()); error != 0) {
+    return Unavailable(ErrnoText(error));
   }
   return Status::Ok();
 }

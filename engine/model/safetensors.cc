@@ -13,6 +13,7 @@
 #include <set>
 #include <utility>
 
+#include "common/fd_io.h"
 #include "engine/util/json.h"
 #include "kernels/tensor.h"
 
@@ -29,10 +30,10 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {StDType::kF32, "F32", 4},  {StDType::kBF16, "BF16", 2}, {StDType::kF16, "F16", 2},
-    {StDType::kI32, "I32", 4},  {StDType::kI64, "I64", 8},   {StDType::kF64, "F64", 8},
-    {StDType::kU8, "U8", 1},    {StDType::kI8, "I8", 1},     {StDType::kI16, "I16", 2},
-    {StDType::kU16, "U16", 2},  {StDType::kBool, "BOOL", 1},
+    {StDType::kF32, "F32", 4}, {StDType::kBF16, "BF16", 2}, {StDType::kF16, "F16", 2},
+    {StDType::kI32, "I32", 4}, {StDType::kI64, "I64", 8},   {StDType::kF64, "F64", 8},
+    {StDType::kU8, "U8", 1},   {StDType::kI8, "I8", 1},     {StDType::kI16, "I16", 2},
+    {StDType::kU16, "U16", 2}, {StDType::kBool, "BOOL", 1},
 };
 
 bool ParseDType(const std::string& name, StDType* out) {
@@ -72,11 +73,13 @@ Status ParseEntry(const std::string& name, const JsonValue& entry, SafetensorInf
   const JsonValue* dtype = entry.Find("dtype");
   const JsonValue* shape = entry.Find("shape");
   const JsonValue* offsets = entry.Find("data_offsets");
-  if (dtype == nullptr || !dtype->is_string()) return InvalidArgument(where + "missing string \"dtype\"");
+  if (dtype == nullptr || !dtype->is_string())
+    return InvalidArgument(where + "missing string \"dtype\"");
   if (!ParseDType(dtype->as_string(), &info->dtype)) {
     return InvalidArgument(where + "unknown dtype " + Quote(dtype->as_string()));
   }
-  if (shape == nullptr || !shape->is_array()) return InvalidArgument(where + "missing array \"shape\"");
+  if (shape == nullptr || !shape->is_array())
+    return InvalidArgument(where + "missing array \"shape\"");
   info->shape.clear();
   for (const auto& d : shape->items()) {
     if (!d.is_integer() || d.as_int() < 0) {
@@ -109,15 +112,8 @@ Status ParseEntry(const std::string& name, const JsonValue& entry, SafetensorInf
 }
 
 Status WriteAll(int fd, const void* data, size_t n) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Internal(std::string("write failed: ") + std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
+  if (const int error = WriteFully(fd, data, n); error != 0) {
+    return Internal("write failed: " + ErrnoText(error));
   }
   return Status::Ok();
 }
@@ -237,9 +233,9 @@ StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     uint64_t end = 0;
     GF_RETURN_IF_ERROR(ParseEntry(name, entry, &info, &begin, &end).WithContext(where));
     if (end > data_size) {
-      return DataLoss(where + ": tensor " + Quote(name) + ": data_offsets [" + std::to_string(begin) +
-                      ", " + std::to_string(end) + ") extend past the " + std::to_string(data_size) +
-                      "-byte data section (truncated?)");
+      return DataLoss(where + ": tensor " + Quote(name) + ": data_offsets [" +
+                      std::to_string(begin) + ", " + std::to_string(end) + ") extend past the " +
+                      std::to_string(data_size) + "-byte data section (truncated?)");
     }
     info.data = data + begin;
     auto [it, inserted] = file.tensors_.emplace(name, std::move(info));
@@ -264,7 +260,8 @@ const SafetensorInfo* SafetensorsFile::Find(const std::string& name) const {
 
 StatusOr<std::vector<float>> SafetensorsFile::ReadF32(const std::string& name) const {
   const SafetensorInfo* info = Find(name);
-  if (info == nullptr) return NotFound("safetensors file '" + path_ + "': no tensor " + Quote(name));
+  if (info == nullptr)
+    return NotFound("safetensors file '" + path_ + "': no tensor " + Quote(name));
   const size_t n = info->nbytes / StDTypeSize(info->dtype);
   std::vector<float> out(n);
   const uint8_t* p = info->data;
@@ -273,7 +270,8 @@ StatusOr<std::vector<float>> SafetensorsFile::ReadF32(const std::string& name) c
       if (n > 0) std::memcpy(out.data(), p, n * sizeof(float));
       break;
     case StDType::kBF16:
-      for (size_t i = 0; i < n; ++i) out[i] = kernels::Bf16ToF32(LoadUnaligned<uint16_t>(p + 2 * i));
+      for (size_t i = 0; i < n; ++i)
+        out[i] = kernels::Bf16ToF32(LoadUnaligned<uint16_t>(p + 2 * i));
       break;
     case StDType::kF16:
       for (size_t i = 0; i < n; ++i) out[i] = kernels::F16ToF32(LoadUnaligned<uint16_t>(p + 2 * i));
@@ -293,7 +291,8 @@ StatusOr<std::vector<float>> SafetensorsFile::ReadF32(const std::string& name) c
 
 StatusOr<std::vector<int32_t>> SafetensorsFile::ReadI32(const std::string& name) const {
   const SafetensorInfo* info = Find(name);
-  if (info == nullptr) return NotFound("safetensors file '" + path_ + "': no tensor " + Quote(name));
+  if (info == nullptr)
+    return NotFound("safetensors file '" + path_ + "': no tensor " + Quote(name));
   const std::string where = "safetensors file '" + path_ + "': tensor " + Quote(name);
   const uint8_t* p = info->data;
   std::vector<int32_t> out;
@@ -310,7 +309,8 @@ StatusOr<std::vector<int32_t>> SafetensorsFile::ReadI32(const std::string& name)
       out[i] = static_cast<int32_t>(v);
     }
   } else {
-    return InvalidArgument(where + " has dtype " + StDTypeName(info->dtype) + ", expected I32 or I64");
+    return InvalidArgument(where + " has dtype " + StDTypeName(info->dtype) +
+                           ", expected I32 or I64");
   }
   return out;
 }
@@ -328,21 +328,24 @@ Status WriteSafetensors(const std::string& path, const std::vector<SafetensorToW
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     const std::string what = where + ": tensor " + Quote(t.name);
-    if (t.name.empty() || t.name == "__metadata__") return InvalidArgument(what + ": reserved or empty name");
+    if (t.name.empty() || t.name == "__metadata__")
+      return InvalidArgument(what + ": reserved or empty name");
     if (!names.insert(t.name).second) return InvalidArgument(what + ": duplicate name");
     if (StDTypeSize(t.dtype) == 0) return InvalidArgument(what + ": invalid dtype");
     uint64_t nbytes = 0;
     if (!ByteCount(t.shape, StDTypeSize(t.dtype), &nbytes) || nbytes != t.nbytes) {
-      return InvalidArgument(what + ": shape and dtype do not match nbytes " + std::to_string(t.nbytes));
+      return InvalidArgument(what + ": shape and dtype do not match nbytes " +
+                             std::to_string(t.nbytes));
     }
     if (t.data == nullptr && t.nbytes > 0) return InvalidArgument(what + ": null data");
     std::vector<JsonValue> shape;
     for (const int64_t d : t.shape) shape.push_back(JsonValue::Integer(d));
     std::vector<JsonValue> offsets = {JsonValue::Integer(static_cast<int64_t>(offset)),
                                       JsonValue::Integer(static_cast<int64_t>(offset + nbytes))};
-    header.emplace_back(t.name, JsonValue::Object({{"dtype", JsonValue::String(StDTypeName(t.dtype))},
-                                                   {"shape", JsonValue::Array(std::move(shape))},
-                                                   {"data_offsets", JsonValue::Array(std::move(offsets))}}));
+    header.emplace_back(
+        t.name, JsonValue::Object({{"dtype", JsonValue::String(StDTypeName(t.dtype))},
+                                   {"shape", JsonValue::Array(std::move(shape))},
+                                   {"data_offsets", JsonValue::Array(std::move(offsets))}}));
     offset += nbytes;
   }
   std::string header_text = ToJson(JsonValue::Object(std::move(header)));
@@ -355,7 +358,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<SafetensorToW
   }
 
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Internal(where + ": cannot create '" + tmp + "': " + std::strerror(errno));
   Status status = WriteAll(fd, len_bytes, sizeof(len_bytes));
@@ -363,8 +367,10 @@ Status WriteSafetensors(const std::string& path, const std::vector<SafetensorToW
   for (size_t i = 0; i < tensors.size() && status.ok(); ++i) {
     status = WriteAll(fd, tensors[i].data, tensors[i].nbytes);
   }
-  if (status.ok() && ::fsync(fd) != 0) status = Internal(std::string("fsync failed: ") + std::strerror(errno));
-  if (::close(fd) != 0 && status.ok()) status = Internal(std::string("close failed: ") + std::strerror(errno));
+  if (status.ok() && ::fsync(fd) != 0)
+    status = Internal(std::string("fsync failed: ") + std::strerror(errno));
+  if (::close(fd) != 0 && status.ok())
+    status = Internal(std::string("close failed: ") + std::strerror(errno));
   if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     status = Internal(std::string("rename failed: ") + std::strerror(errno));
   }

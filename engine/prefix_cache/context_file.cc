@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "common/checksum.h"
+#include "common/fd_io.h"
 
 namespace gf {
 namespace {
@@ -21,10 +22,6 @@ constexpr std::string_view kFileSuffix = ".ctx";
 constexpr std::string_view kTempSuffix = ".tmp";
 // The largest file ScanContextFiles reads (a bound on memory for a hostile directory).
 constexpr uint64_t kMaxFileBytes = 64 + kMaxContextFileNameBytes + 4 * kMaxContextFileTokens + 256;
-
-std::string ErrnoText(int error) {
-  return std::error_code(error, std::generic_category()).message();
-}
 
 void PutU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -73,12 +70,8 @@ std::string FilePath(const std::string& dir, std::string_view id, std::string_vi
 }
 
 Status WriteAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Unavailable(ErrnoText(n < 0 ? errno : EIO));
-    done += static_cast<size_t>(n);
+  if (const int error = WriteFully(fd, bytes.data(), bytes.size()); error != 0) {
+    return Unavailable(ErrnoText(error));
   }
   return Status::Ok();
 }
@@ -102,16 +95,9 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return Unavailable(path + ": read error: " + ErrnoText(error));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+  if (const int error = ReadFully(fd, bytes.data(), bytes.size(), &got); error != 0) {
+    close(fd);
+    return Unavailable(path + ": read error: " + ErrnoText(error));
   }
   close(fd);
   bytes.resize(got);
