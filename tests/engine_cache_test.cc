@@ -17,53 +17,11 @@
 #include "engine/serving/engine.h"
 #include "engine/serving/hot_kv_cache.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/engine_fixture.h"
 #include "tests/test_support.h"
 
 namespace gf::testing {
 namespace {
-
-std::string ModelDir() { return SourceDir() + "/models/goldfinch-byte-small"; }
-
-class CollectingSink : public RequestSink {
- public:
-  void OnEvent(GenerateEvent event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (event.finish != FinishReason::kNone) finished_ = true;
-    events_.push_back(std::move(event));
-    cv_.notify_all();
-  }
-  bool WaitFinal() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(120), [this] { return finished_; });
-  }
-  bool WaitEvents(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(120), [&] { return events_.size() >= n; });
-  }
-  std::vector<TokenId> Tokens() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<TokenId> ids;
-    for (const auto& e : events_)
-      for (const auto& t : e.tokens) ids.push_back(t.id);
-    return ids;
-  }
-  GenerateEvent Last() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_.empty() ? GenerateEvent{} : events_.back();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<GenerateEvent> events_;
-  bool finished_ = false;
-};
-
-std::unique_ptr<GoldFinchModel> LoadModel() {
-  auto model = GoldFinchModel::Load(ModelDir(), WeightLoadOptions{});
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return model.ok() ? std::move(*model) : nullptr;
-}
 
 PrefixCacheOptions SmallPolicy() {
   PrefixCacheOptions options;
@@ -98,25 +56,6 @@ std::unique_ptr<Engine> MakeEngine(std::shared_ptr<PrefixCache> cache,
   auto engine = Engine::Create(std::move(model), std::move(*tokenizer), options);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   return engine.ok() ? std::move(*engine) : nullptr;
-}
-
-// Greedy reference without any cache.
-std::vector<TokenId> DirectGreedy(GoldFinchModel& model, const std::vector<TokenId>& prompt,
-                                  int n) {
-  SequenceState state = model.NewState();
-  std::vector<float> logits;
-  EXPECT_TRUE(model.Prefill(state, prompt, PrefillOptions{}, &logits).ok());
-  std::vector<TokenId> out;
-  for (int i = 0; i < n; ++i) {
-    const auto best =
-        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    out.push_back(best);
-    if (best == model.config().eos_token_id) break;
-    SequenceState* states[] = {&state};
-    const TokenId next[] = {best};
-    EXPECT_TRUE(model.DecodeStep(states, next, &logits).ok());
-  }
-  return out;
 }
 
 std::vector<TokenId> RandomText(std::mt19937& rng, size_t n) {
@@ -178,9 +117,9 @@ int64_t ExpectedCached(const std::vector<int64_t>& stored, int64_t shared, int64
 class EngineCacheEquivalenceTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(EngineCacheEquivalenceTest, SharedPrefixesGiveTheUncachedOutputFromMemory) {
-  auto reference = LoadModel();
+  auto reference = LoadBuiltinModel();
   ASSERT_NE(reference, nullptr);
-  auto model = LoadModel();
+  auto model = LoadBuiltinModel();
   auto cache = MakeCache(
       std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   ASSERT_NE(cache, nullptr);
@@ -247,7 +186,7 @@ INSTANTIATE_TEST_SUITE_P(HotTier, EngineCacheEquivalenceTest,
 
 // The hot tier alone: namespaces, token prefixes, replacement of covered states, the budget.
 TEST(HotKvCacheTest, CopiesKvOnlyForTheSameNamespaceAndTokens) {
-  auto model = LoadModel();
+  auto model = LoadBuiltinModel();
   ASSERT_NE(model, nullptr);
   std::mt19937 rng(5);
   const std::vector<TokenId> prompt = RandomText(rng, 80);
@@ -306,7 +245,7 @@ TEST(HotKvCacheTest, CopiesKvOnlyForTheSameNamespaceAndTokens) {
 
 TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
   const std::string dir = MakeTempDir("engine_cache_disk");
-  auto reference = LoadModel();
+  auto reference = LoadBuiltinModel();
   std::mt19937 rng(99);
   std::vector<TokenId> document = RandomText(rng, 300);
   std::vector<TokenId> q1 = document, q2 = document;
@@ -322,14 +261,14 @@ TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
         std::move(*store));
   };
   {
-    auto model = LoadModel();
+    auto model = LoadBuiltinModel();
     auto first_cache = MakeCache(tiered(uint64_t{1} << 30), *model);
     auto engine = MakeEngine(first_cache, std::move(model));
     const RunResult cold = Generate(*engine, q1, 6);
     EXPECT_EQ(cold.cached_tokens, 0);
     EXPECT_EQ(cold.tokens, DirectGreedy(*reference, q1, 6));
   }  // engine, cache and stores closed: only the files remain
-  auto model = LoadModel();
+  auto model = LoadBuiltinModel();
   auto cache = MakeCache(tiered(uint64_t{1} << 30), *model);
   auto engine = MakeEngine(cache, std::move(model));
   const RunResult warm = Generate(*engine, q2, 6);
@@ -347,8 +286,8 @@ TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
 }
 
 TEST(EngineCacheTest, OptOutAndNamespaces) {
-  auto reference = LoadModel();
-  auto model = LoadModel();
+  auto reference = LoadBuiltinModel();
+  auto model = LoadBuiltinModel();
   auto cache = MakeCache(
       std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   auto engine = MakeEngine(cache, std::move(model));
@@ -378,7 +317,7 @@ TEST(EngineCacheTest, OptOutAndNamespaces) {
 }
 
 TEST(EngineCacheTest, CancelledRequestStoresItsPrefix) {
-  auto model = LoadModel();
+  auto model = LoadBuiltinModel();
   auto cache = MakeCache(
       std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
   auto engine = MakeEngine(cache, std::move(model));

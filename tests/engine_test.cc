@@ -11,68 +11,16 @@
 #include "engine/serving/engine.h"
 #include "engine/serving/model_runner.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/engine_fixture.h"
 #include "tests/test_support.h"
 
 namespace gf::testing {
 namespace {
 
-std::string ModelDir() { return SourceDir() + "/models/goldfinch-byte-small"; }
-
-class CollectingSink : public RequestSink {
- public:
-  void OnEvent(GenerateEvent event) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    EXPECT_FALSE(finished_) << "event after the final event";
-    if (event.finish != FinishReason::kNone) finished_ = true;
-    events_.push_back(std::move(event));
-    cv_.notify_all();
-  }
-  // Waits for the final event (up to 60 s).
-  bool WaitFinal() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(60), [this] { return finished_; });
-  }
-  std::vector<TokenId> Tokens() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<TokenId> ids;
-    for (const auto& e : events_)
-      for (const auto& t : e.tokens) ids.push_back(t.id);
-    return ids;
-  }
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string text;
-    for (const auto& e : events_) text += e.text;
-    return text;
-  }
-  GenerateEvent Last() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_.empty() ? GenerateEvent{} : events_.back();
-  }
-  std::vector<GenerateEvent> Events() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<GenerateEvent> events_;
-  bool finished_ = false;
-};
-
-std::unique_ptr<GoldFinchModel> LoadModel() {
-  WeightLoadOptions options;
-  options.matrix_dtype = kernels::DType::kF32;
-  auto model = GoldFinchModel::Load(ModelDir(), options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return model.ok() ? std::move(*model) : nullptr;
-}
-
 std::unique_ptr<Engine> MakeEngine(EngineOptions options = {}) {
   auto tokenizer = MakeTokenizer("byte", "");
   EXPECT_TRUE(tokenizer.ok());
-  auto engine = Engine::Create(LoadModel(), std::move(*tokenizer), options);
+  auto engine = Engine::Create(LoadBuiltinModel(), std::move(*tokenizer), options);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   return engine.ok() ? std::move(*engine) : nullptr;
 }
@@ -81,25 +29,6 @@ std::vector<TokenId> Bytes(const std::string& text) {
   std::vector<TokenId> ids;
   for (unsigned char c : text) ids.push_back(static_cast<TokenId>(c) + 1);
   return ids;
-}
-
-// Greedy reference without the engine: one prefill, then one decode step per token; stops at eos.
-std::vector<TokenId> DirectGreedy(GoldFinchModel& model, const std::vector<TokenId>& prompt,
-                                  int n) {
-  SequenceState state = model.NewState();
-  std::vector<float> logits;
-  EXPECT_TRUE(model.Prefill(state, prompt, PrefillOptions{}, &logits).ok());
-  std::vector<TokenId> out;
-  for (int i = 0; i < n; ++i) {
-    const auto best =
-        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    out.push_back(best);
-    if (best == model.config().eos_token_id) break;
-    SequenceState* states[] = {&state};
-    const TokenId next[] = {best};
-    EXPECT_TRUE(model.DecodeStep(states, next, &logits).ok());
-  }
-  return out;
 }
 
 GenerateRequest Greedy(const std::string& prompt, int64_t max_tokens) {
@@ -116,7 +45,7 @@ TEST(EngineTest, ConcurrentRequestsEqualDirectGreedyRuns) {
   options.scheduler.max_prefill_chunk = 16;
   auto engine = MakeEngine(options);
   ASSERT_NE(engine, nullptr);
-  auto reference_model = LoadModel();
+  auto reference_model = LoadBuiltinModel();
   std::vector<std::string> prompts;
   for (int i = 0; i < 12; ++i) {
     prompts.push_back("Request number " + std::to_string(i) + ": " +
@@ -248,7 +177,7 @@ TEST(EngineTest, PromptLogprobsWithZeroMaxTokensMatchDirectLogits) {
   const PromptLogprobs& lp = *events[0].prompt_logprobs;
   ASSERT_EQ(lp.logprob.size(), request.prompt.size() - 1);
 
-  auto model = LoadModel();
+  auto model = LoadBuiltinModel();
   SequenceState state = model->NewState();
   std::vector<float> logits;
   PrefillOptions prefill;
