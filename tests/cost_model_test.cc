@@ -26,7 +26,7 @@ TEST(CostModelTest, LayerCostsMatchTheDocTableForL12D768) {
   EXPECT_EQ(k.gold_kv, 294912.0);          // 0.295 M
   EXPECT_EQ(k.tokencat, 663552.0);         // 0.664 M
   EXPECT_EQ(k.attention_pair, 1536.0);
-  EXPECT_EQ(k.head, 50331648.0);           // 50.3 M
+  EXPECT_EQ(k.head, 50331648.0);  // 50.3 M
 }
 
 TEST(CostModelTest, LayerCostsMatchTheDocTableForL24D2048) {
@@ -37,7 +37,7 @@ TEST(CostModelTest, LayerCostsMatchTheDocTableForL24D2048) {
   EXPECT_EQ(k.gold_kv, 1310720.0);          // 1.311 M
   EXPECT_EQ(k.tokencat, 4718592.0);         // 4.719 M
   EXPECT_EQ(k.attention_pair, 4096.0);
-  EXPECT_EQ(k.head, 134217728.0);           // 134.2 M
+  EXPECT_EQ(k.head, 134217728.0);  // 134.2 M
 }
 
 TEST(CostModelTest, PrefillPerTokenAndDecodeStepMatchTheDoc) {
@@ -48,6 +48,13 @@ TEST(CostModelTest, PrefillPerTokenAndDecodeStepMatchTheDoc) {
   // M_dec (141.6 M and 1,381.5 M) plus G * 2A * (position + 1) of attention.
   EXPECT_EQ(DecodeStepMacs(small, 0), 141631488.0 + 4 * 1536.0);
   EXPECT_EQ(DecodeStepMacs(big, 99), 1381498880.0 + 8 * 4096.0 * 100);
+}
+
+TEST(CostModelTest, RematerializeCountsDecompressionAndGoldKvOnly) {
+  // A (C + c) + G M_gkv per position: 768 * 816 + 4 * 294,912 for L12 (no W_a, no Finch stack).
+  EXPECT_EQ(RematerializeMacs(Finalized(12, 768), 1), 626688.0 + 4 * 294912.0);
+  EXPECT_EQ(RematerializeMacs(Finalized(12, 768), 16384), 16384 * 1806336.0);
+  EXPECT_EQ(RematerializeMacs(Finalized(24, 2048), 10), 10 * (2048.0 * 2176 + 8 * 1310720.0));
 }
 
 TEST(CostModelTest, RecurrentStateMatchesTheDoc) {
@@ -78,7 +85,8 @@ TEST(CostModelTest, PrefillCountsEveryChunksGoldWindow) {
   const PrefillCost whole = PrefillMacs(c, 0, 100, 512);
   double window_tail = 0;
   for (int64_t p = 91; p < 100; ++p) {
-    window_tail += 4 * (k.gold_query + k.channel_mix + k.attention_pair * static_cast<double>(p + 1));
+    window_tail +=
+        4 * (k.gold_query + k.channel_mix + k.attention_pair * static_cast<double>(p + 1));
   }
   EXPECT_EQ(whole.tail, window_tail);
   EXPECT_EQ(PrefillMacs(c, 0, 0, 512).total(), 0.0);

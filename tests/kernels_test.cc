@@ -20,7 +20,10 @@ struct Matrix {
   int64_t rows = 0, cols = 0, ld = 0;
   std::vector<float> data;
   Matrix(int64_t r, int64_t c, int64_t pad = 0)
-      : rows(r), cols(c), ld(c + pad), data(static_cast<size_t>(std::max<int64_t>(r * (c + pad), 1)), 777.0f) {}
+      : rows(r),
+        cols(c),
+        ld(c + pad),
+        data(static_cast<size_t>(std::max<int64_t>(r * (c + pad), 1)), 777.0f) {}
   float& at(int64_t r, int64_t c) { return data[static_cast<size_t>(r * ld + c)]; }
   float at(int64_t r, int64_t c) const { return data[static_cast<size_t>(r * ld + c)]; }
   TensorView view() { return MatF32(data.data(), rows, cols, ld); }
@@ -118,8 +121,8 @@ TEST(TensorTest, F16Conversions) {
   EXPECT_EQ(F32ToF16(5.9604644775390625e-8f), 0x0001);   // smallest subnormal
   EXPECT_EQ(F32ToF16(2.98023223876953125e-8f), 0x0000);  // half of it: ties to even (0)
   EXPECT_EQ(F32ToF16(6.103515625e-5f), 0x0400);          // smallest normal
-  EXPECT_EQ(F32ToF16(1.0f + 1.0f / 2048.0f), 0x3c00);     // tie -> even
-  EXPECT_EQ(F32ToF16(1.0f + 3.0f / 2048.0f), 0x3c02);     // tie -> even (up)
+  EXPECT_EQ(F32ToF16(1.0f + 1.0f / 2048.0f), 0x3c00);    // tie -> even
+  EXPECT_EQ(F32ToF16(1.0f + 3.0f / 2048.0f), 0x3c02);    // tie -> even (up)
   EXPECT_EQ(F16ToF32(0x3c00), 1.0f);
   EXPECT_EQ(F16ToF32(0xc000), -2.0f);
   EXPECT_EQ(F16ToF32(0x7bff), 65504.0f);
@@ -166,9 +169,8 @@ struct GemmCase {
 };
 
 void RunGemmCase(const GemmCase& c, std::mt19937& rng) {
-  SCOPED_TRACE(testing::Message() << "M=" << c.M << " N=" << c.N << " K=" << c.K
-                                  << " bf16=" << c.bf16 << " acc=" << c.accumulate
-                                  << " pad=" << c.pad);
+  SCOPED_TRACE(testing::Message() << "M=" << c.M << " N=" << c.N << " K=" << c.K << " bf16="
+                                  << c.bf16 << " acc=" << c.accumulate << " pad=" << c.pad);
   Matrix x(c.M, c.K, c.pad);
   Fill(x, rng);
   // The weights as f32 values (bf16-representable when c.bf16) and in the tested storage.
@@ -271,14 +273,16 @@ TEST(GemmTest, SameResultWithOneThread) {
 TEST(GemmTest, RejectsBadArguments) {
   std::vector<float> x(6 * 8), w(4 * 8), y(6 * 4);
   std::vector<uint16_t> xb(6 * 8);
-  const TensorView xv = MatF32(x.data(), 6, 8), wv = MatF32(w.data(), 4, 8), yv = MatF32(y.data(), 6, 4);
+  const TensorView xv = MatF32(x.data(), 6, 8), wv = MatF32(w.data(), 4, 8),
+                   yv = MatF32(y.data(), 6, 4);
   EXPECT_TRUE(Gemm(xv, wv, yv).ok());
   EXPECT_EQ(Gemm(Mat(xb.data(), DType::kBF16, 6, 8), wv, yv).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Gemm(xv, Mat(w.data(), DType::kI32, 4, 8), yv).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(Gemm(xv, MatF32(w.data(), 4, 7), yv).code(), StatusCode::kInvalidArgument);    // K
-  EXPECT_EQ(Gemm(xv, wv, MatF32(y.data(), 6, 3)).code(), StatusCode::kInvalidArgument);    // N
-  EXPECT_EQ(Gemm(xv, wv, MatF32(y.data(), 5, 4)).code(), StatusCode::kInvalidArgument);    // M
-  EXPECT_EQ(Gemm(MatF32(x.data(), 6, 8, 4), wv, yv).code(), StatusCode::kInvalidArgument);  // ld<cols
+  EXPECT_EQ(Gemm(xv, MatF32(w.data(), 4, 7), yv).code(), StatusCode::kInvalidArgument);  // K
+  EXPECT_EQ(Gemm(xv, wv, MatF32(y.data(), 6, 3)).code(), StatusCode::kInvalidArgument);  // N
+  EXPECT_EQ(Gemm(xv, wv, MatF32(y.data(), 5, 4)).code(), StatusCode::kInvalidArgument);  // M
+  EXPECT_EQ(Gemm(MatF32(x.data(), 6, 8, 4), wv, yv).code(),
+            StatusCode::kInvalidArgument);  // ld<cols
   EXPECT_EQ(Gemm(MatF32(static_cast<float*>(nullptr), 6, 8), wv, yv).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(Gemm(xv, wv, MatF32(x.data(), 6, 4)).code(), StatusCode::kInvalidArgument);  // alias
@@ -300,7 +304,8 @@ void CheckLayerNorm() {
     Fill(x, rng, -3.0f, 5.0f);
     const std::vector<float> gamma = RandomVector(C, rng), beta = RandomVector(C, rng);
     Matrix y(5, C, 2);
-    ASSERT_TRUE(LayerNorm(x.view(), VecF32(gamma.data(), C), VecF32(beta.data(), C), y.view()).ok());
+    ASSERT_TRUE(
+        LayerNorm(x.view(), VecF32(gamma.data(), C), VecF32(beta.data(), C), y.view()).ok());
     for (int64_t r = 0; r < 5; ++r) {
       double mean = 0.0, var = 0.0;
       for (int64_t c = 0; c < C; ++c) mean += D(x.at(r, c));
@@ -308,14 +313,16 @@ void CheckLayerNorm() {
       for (int64_t c = 0; c < C; ++c) var += (D(x.at(r, c)) - mean) * (D(x.at(r, c)) - mean);
       var /= static_cast<double>(C);
       for (int64_t c = 0; c < C; ++c) {
-        const double ref = (D(x.at(r, c)) - mean) / std::sqrt(var + 1e-5) * D(gamma[static_cast<size_t>(c)]) +
-                           D(beta[static_cast<size_t>(c)]);
+        const double ref =
+            (D(x.at(r, c)) - mean) / std::sqrt(var + 1e-5) * D(gamma[static_cast<size_t>(c)]) +
+            D(beta[static_cast<size_t>(c)]);
         ASSERT_NEAR(y.at(r, c), ref, 1e-5 * (1.0 + std::fabs(ref))) << C << " " << r << " " << c;
       }
     }
     ExpectPaddingUntouched(y);
     // In place gives the same values.
-    ASSERT_TRUE(LayerNorm(x.view(), VecF32(gamma.data(), C), VecF32(beta.data(), C), x.view()).ok());
+    ASSERT_TRUE(
+        LayerNorm(x.view(), VecF32(gamma.data(), C), VecF32(beta.data(), C), x.view()).ok());
     for (int64_t r = 0; r < 5; ++r)
       for (int64_t c = 0; c < C; ++c) ASSERT_EQ(x.at(r, c), y.at(r, c));
   }
@@ -347,7 +354,9 @@ TEST(NormTest, RmsNormAddsEpsToTheRms) { CheckRmsNorm(); }
 TEST(NormTest, RejectsBadArguments) {
   std::vector<float> x(12), g(4), b(3);
   EXPECT_EQ(LayerNorm(MatF32(x.data(), 3, 4), VecF32(g.data(), 4), VecF32(b.data(), 3),
-                      MatF32(x.data(), 3, 4)).code(), StatusCode::kInvalidArgument);
+                      MatF32(x.data(), 3, 4))
+                .code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(RmsNorm(MatF32(x.data(), 3, 4), MatF32(x.data(), 4, 3)).code(),
             StatusCode::kInvalidArgument);
   // Partial overlap (not the same view) is rejected.
@@ -386,8 +395,10 @@ TEST(ShiftTest, ShiftMixWithAndWithoutLora) {
   ASSERT_TRUE(ShiftMix(x.view(), delta.view(), VecF32(mu.data(), 9), m.view(), out.view()).ok());
   for (int64_t t = 0; t < 3; ++t)
     for (int64_t c = 0; c < 9; ++c)
-      EXPECT_FLOAT_EQ(out.at(t, c), x.at(t, c) + delta.at(t, c) * (mu[static_cast<size_t>(c)] + m.at(t, c)));
-  ASSERT_TRUE(ShiftMix(x.view(), delta.view(), VecF32(mu.data(), 9), TensorView{}, out.view()).ok());
+      EXPECT_FLOAT_EQ(out.at(t, c),
+                      x.at(t, c) + delta.at(t, c) * (mu[static_cast<size_t>(c)] + m.at(t, c)));
+  ASSERT_TRUE(
+      ShiftMix(x.view(), delta.view(), VecF32(mu.data(), 9), TensorView{}, out.view()).ok());
   for (int64_t t = 0; t < 3; ++t)
     for (int64_t c = 0; c < 9; ++c)
       EXPECT_FLOAT_EQ(out.at(t, c), x.at(t, c) + delta.at(t, c) * mu[static_cast<size_t>(c)]);
@@ -395,7 +406,9 @@ TEST(ShiftTest, ShiftMixWithAndWithoutLora) {
   ASSERT_TRUE(ShiftMix(x.view(), delta.view(), VecF32(mu.data(), 9), TensorView{}, x.view()).ok());
   EXPECT_FLOAT_EQ(x.at(1, 4), x0.at(1, 4) + delta.at(1, 4) * mu[4]);
   EXPECT_EQ(ShiftMix(x.view(), delta.view(), VecF32(mu.data(), 9), MatF32(m.data.data(), 2, 9),
-                     out.view()).code(), StatusCode::kInvalidArgument);
+                     out.view())
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 // ---- elementwise ----------------------------------------------------------------------------
@@ -433,7 +446,8 @@ void CheckTranscendentals() {
     grid.push_back(v);
     grid.push_back(-v);
   }
-  for (float v : {0.0f, 0.625f, -0.625f, 0.62499994f, 88.0f, -88.0f, 100.0f, -100.0f}) grid.push_back(v);
+  for (float v : {0.0f, 0.625f, -0.625f, 0.62499994f, 88.0f, -88.0f, 100.0f, -100.0f})
+    grid.push_back(v);
   const auto n = static_cast<int64_t>(grid.size());
   std::vector<float> t = grid, s = grid;
   ASSERT_TRUE(Tanh(MatF32(t.data(), 1, n)).ok());
@@ -457,8 +471,14 @@ void CheckTranscendentals() {
     const double want = -std::expm1(-std::exp(D(w[static_cast<size_t>(i)])));
     ASSERT_NEAR(k[static_cast<size_t>(i)], want, 1e-6 * want) << "w=" << w[static_cast<size_t>(i)];
   }
-  std::vector<float> special = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                                -std::numeric_limits<float>::infinity(), 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  std::vector<float> special = {std::numeric_limits<float>::quiet_NaN(),
+                                std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(),
+                                0.5f,
+                                0.5f,
+                                0.5f,
+                                0.5f,
+                                0.5f};
   std::vector<float> special_t = special;
   ASSERT_TRUE(Tanh(MatF32(special_t.data(), 1, 8)).ok());
   EXPECT_TRUE(std::isnan(special_t[0]));
@@ -486,7 +506,8 @@ TEST(ElementwiseTest, AddsAndProducts) {
   ASSERT_TRUE(AddProduct(x.view(), a.view(), b.view()).ok());
   for (int64_t r = 0; r < 4; ++r)
     for (int64_t c = 0; c < 11; ++c)
-      EXPECT_FLOAT_EQ(x.at(r, c), ((x0.at(r, c) + v[static_cast<size_t>(c)]) + y.at(r, c)) + a.at(r, c) * b.at(r, c));
+      EXPECT_FLOAT_EQ(x.at(r, c), ((x0.at(r, c) + v[static_cast<size_t>(c)]) + y.at(r, c)) +
+                                      a.at(r, c) * b.at(r, c));
   ExpectPaddingUntouched(x);
   // x += x doubles.
   Matrix z(2, 5);
@@ -525,12 +546,14 @@ void CheckEmbeddingGather() {
   Fill(table, rng);
   std::vector<uint16_t> table_bf16(9 * 13);
   for (int64_t r = 0; r < 9; ++r)
-    for (int64_t c = 0; c < 13; ++c) table_bf16[static_cast<size_t>(r * 13 + c)] = F32ToBf16(table.at(r, c));
+    for (int64_t c = 0; c < 13; ++c)
+      table_bf16[static_cast<size_t>(r * 13 + c)] = F32ToBf16(table.at(r, c));
   const std::vector<int32_t> ids = {4, 0, 8, 4};
   Matrix out(4, 13, 1);
   ASSERT_TRUE(EmbeddingGather(table.view(), ids, out.view()).ok());
   for (int64_t t = 0; t < 4; ++t)
-    for (int64_t c = 0; c < 13; ++c) EXPECT_EQ(out.at(t, c), table.at(ids[static_cast<size_t>(t)], c));
+    for (int64_t c = 0; c < 13; ++c)
+      EXPECT_EQ(out.at(t, c), table.at(ids[static_cast<size_t>(t)], c));
   ASSERT_TRUE(EmbeddingGather(Mat(table_bf16.data(), DType::kBF16, 9, 13), ids, out.view()).ok());
   for (int64_t t = 0; t < 4; ++t)
     for (int64_t c = 0; c < 13; ++c)
@@ -552,7 +575,7 @@ void CheckConvertAllPairs() {
   std::mt19937 rng(13);
   Matrix src(3, 19, 2);
   Fill(src, rng, -100.0f, 100.0f);
-  src.at(0, 0) = 1e-7f;  // an f16 subnormal
+  src.at(0, 0) = 1e-7f;     // an f16 subnormal
   src.at(0, 1) = 70000.0f;  // f16 overflow
   const DType types[] = {DType::kF32, DType::kBF16, DType::kF16};
   auto expected = [](float f, DType t) {
@@ -599,6 +622,33 @@ void CheckConvertAllPairs() {
 
 TEST(ConvertTest, AllPairsWithStrides) { CheckConvertAllPairs(); }
 
+// f32 -> bf16 of every rounding case (ties to even both ways, carries into the exponent, overflow
+// to infinity, NaNs of both signs and payloads, zeros, subnormals) gives F32ToBf16's bits, in
+// the vector body and the scalar tail of a row alike.
+void CheckF32ToBf16Rounding() {
+  const uint32_t cases[] = {0x00000000u, 0x80000000u, 0x3f808000u, 0x3f818000u, 0x3f807fffu,
+                            0x3f808001u, 0x3fff8000u, 0x7f7fffffu, 0xff7fffffu, 0x7f800000u,
+                            0xff800000u, 0x7fc00000u, 0xffc00001u, 0x7f800001u, 0xff812345u,
+                            0x00000001u, 0x807fffffu, 0x00ff8000u, 0x3f800000u, 0xbf808000u};
+  std::vector<float> src;
+  for (int rep = 0; rep < 3; ++rep) {  // 60 values: three vector blocks of 16 and a tail of 12
+    for (uint32_t bits : cases) {
+      float f;
+      std::memcpy(&f, &bits, sizeof(f));
+      src.push_back(f);
+    }
+  }
+  std::vector<uint16_t> out(src.size());
+  ASSERT_TRUE(Convert(VecF32(src.data(), static_cast<int64_t>(src.size())),
+                      Vec(out.data(), DType::kBF16, static_cast<int64_t>(out.size())))
+                  .ok());
+  for (size_t i = 0; i < src.size(); ++i) {
+    ASSERT_EQ(out[i], F32ToBf16(src[i])) << "element " << i;
+  }
+}
+
+TEST(ConvertTest, F32ToBf16RoundsLikeTheScalarRule) { CheckF32ToBf16Rounding(); }
+
 // ---- the scalar (non-AVX2) paths ------------------------------------------------------------
 
 // Runs the same checks with the plain scalar kernels forced (the path of CPUs without AVX2).
@@ -621,6 +671,7 @@ TEST_F(ScalarPathTest, NormsActivationsAndConversions) {
   CheckRmsNorm();
   CheckTranscendentals();
   CheckConvertAllPairs();
+  CheckF32ToBf16Rounding();
   CheckEmbeddingGather();
 }
 

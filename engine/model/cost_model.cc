@@ -38,10 +38,12 @@ LayerCosts ComputeLayerCosts(const ModelConfig& cfg) {
 
 double PrefillLinearMacsPerToken(const ModelConfig& cfg) {
   const LayerCosts k = ComputeLayerCosts(cfg);
-  return cfg.first_gold_layer * (k.finch_time_mix + k.channel_mix) + k.tokencat + cfg.n_gold * k.gold_kv;
+  return cfg.first_gold_layer * (k.finch_time_mix + k.channel_mix) + k.tokencat +
+         cfg.n_gold * k.gold_kv;
 }
 
-PrefillCost PrefillMacs(const ModelConfig& cfg, int64_t first_pos, int64_t tokens, int64_t chunk_tokens) {
+PrefillCost PrefillMacs(const ModelConfig& cfg, int64_t first_pos, int64_t tokens,
+                        int64_t chunk_tokens) {
   PrefillCost cost;
   if (tokens <= 0 || chunk_tokens <= 0) return cost;
   const LayerCosts k = ComputeLayerCosts(cfg);
@@ -56,6 +58,13 @@ PrefillCost PrefillMacs(const ModelConfig& cfg, int64_t first_pos, int64_t token
   }
   cost.head = k.head;
   return cost;
+}
+
+double RematerializeMacs(const ModelConfig& cfg, int64_t tokens) {
+  const LayerCosts k = ComputeLayerCosts(cfg);
+  const auto c = static_cast<double>(cfg.compressed_dim);
+  const auto C = static_cast<double>(cfg.n_embd);
+  return static_cast<double>(tokens) * (k.tokencat - c * C + cfg.n_gold * k.gold_kv);
 }
 
 double DecodeStepMacs(const ModelConfig& cfg, int64_t position) {

@@ -44,6 +44,10 @@ struct PrefillCost {
 PrefillCost PrefillMacs(const ModelConfig& config, int64_t first_pos, int64_t tokens,
                         int64_t chunk_tokens);
 
+// MACs of GoldFinchModel::Rematerialize of `tokens` positions (K/V rebuilt from the compressed
+// rows, doc 6.4): tokens x (A (C + c) + G M_gkv): decompression without the compression GEMM.
+double RematerializeMacs(const ModelConfig& config, int64_t tokens);
+
 // MACs of one decode step of one sequence whose new token sits at absolute position `position`
 // (it attends position + 1 keys): M_dec + G * 2A * (position + 1).
 double DecodeStepMacs(const ModelConfig& config, int64_t position);
@@ -53,9 +57,10 @@ int64_t RecurrentStateElements(const ModelConfig& config);
 
 // Bytes one decode step must move for `batch` sequences whose new tokens sit at `position`.
 struct DecodeTraffic {
-  double weights = 0;  // every placed tensor except the embedding table, + one embedding row per sequence
-  double state = 0;    // recurrent state read + written, F32, per sequence
-  double kv = 0;       // materialised GOLD K and V rows read (position + 1 per layer), per sequence
+  double weights =
+      0;  // every placed tensor except the embedding table, + one embedding row per sequence
+  double state = 0;  // recurrent state read + written, F32, per sequence
+  double kv = 0;     // materialised GOLD K and V rows read (position + 1 per layer), per sequence
   double total() const { return weights + state + kv; }
 };
 DecodeTraffic DecodeStepBytes(const ModelWeights& weights, int64_t batch, int64_t position);

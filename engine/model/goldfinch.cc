@@ -16,7 +16,7 @@ StatusOr<std::unique_ptr<GoldFinchModel>> GoldFinchModel::Load(const std::string
 }
 
 GoldFinchModel::GoldFinchModel(ModelWeights weights, ForwardOptions options)
-    : weights_(std::move(weights)), options_(options) {}
+    : weights_(std::move(weights)), options_(options), kv_matrices_(weights_) {}
 
 Status GoldFinchModel::ValidateSegments(std::span<const ForwardSegment> segments) const {
   const ModelConfig& cfg = config();
@@ -79,7 +79,7 @@ Status GoldFinchModel::Forward(std::span<const ForwardSegment> segments) {
   GF_RETURN_IF_ERROR(Embed(segments, x0));
   std::memcpy(x_.data(), x0_.data(), sizeof(float) * static_cast<size_t>(rows * C));
 
-  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens};
+  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens, &kv_matrices_.views()};
   for (int layer = 0; layer < cfg.first_gold_layer; ++layer) {
     const BlockWeights& block = weights_.blocks[static_cast<size_t>(layer)];
     GF_RETURN_IF_ERROR(model::FinchTimeMix(ctx, block, layer, x, spans));
@@ -130,7 +130,7 @@ Status GoldFinchModel::RunGoldTail(std::span<const ForwardSegment> segments,
                 sizeof(float) * static_cast<size_t>(gold_spans[i].count * C));
   }
 
-  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens};
+  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens, &kv_matrices_.views()};
   std::vector<model::RowSpan> layer_spans;
   for (int g = 0; g < G; ++g) {
     const int layer = cfg.first_gold_layer + g;
@@ -268,7 +268,7 @@ Status GoldFinchModel::Rematerialize(SequenceState& state) {
   const int64_t n = state.num_tokens();
   const int64_t C = cfg.n_embd;
   const int64_t chunk = 1024;
-  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens};
+  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens, &kv_matrices_.views()};
   for (int64_t begin = 0; begin < n; begin += chunk) {
     const int64_t count = std::min(chunk, n - begin);
     auto ids = state.tokens().subspan(static_cast<size_t>(begin), static_cast<size_t>(count));

@@ -36,7 +36,7 @@ enum class LogitsMode { kNone, kLast, kAll };
 
 struct ForwardSegment {
   SequenceState* state = nullptr;
-  std::span<const int32_t> tokens;      // >= 1 new tokens
+  std::span<const int32_t> tokens;  // >= 1 new tokens
   LogitsMode logits_mode = LogitsMode::kLast;
   // Destination of [1 or T, vocab] F32 logits (caller-owned, that many floats); required unless
   // logits_mode == kNone.
@@ -92,6 +92,7 @@ class GoldFinchModel {
 
   ModelWeights weights_;
   ForwardOptions options_;
+  model::GoldKvF32Matrices kv_matrices_;  // for the row-block-parallel K/V pass
   model::Workspace ws_;
   std::vector<float> x0_, x_, compressed_, gold_x_, layer_x_, head_in_;
 };
