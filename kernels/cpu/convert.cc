@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "kernels/cpu/cpu_kernels.h"
 
@@ -79,6 +80,10 @@ __attribute__((target("avx2,fma"))) void F32ToBf16RowAvx2(const float* src, uint
 }
 
 void ConvertRow(const void* src, DType src_type, void* dst, DType dst_type, int64_t n) {
+  if (src_type == dst_type) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * DTypeSize(src_type));
+    return;
+  }
   if (src_type == DType::kBF16 && dst_type == DType::kF32 && HasAvx2Fma()) {
     Bf16ToF32RowAvx2(static_cast<const uint16_t*>(src), static_cast<float*>(dst), n);
     return;
