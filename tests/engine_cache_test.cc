@@ -285,6 +285,71 @@ TEST(EngineCacheTest, DiskTierServesAfterTheEngineIsRecreated) {
   EXPECT_EQ(cache->Stats().tiers[static_cast<int>(CacheTier::kMemory)].hits, 1u);
 }
 
+// Restored prefixes get their K/V on the cache thread (a rebuild here: no hot tier) while the
+// engine thread keeps stepping a decoding stream: every output still equals the uncached greedy
+// run, and the rebuilt rows are counted.
+TEST(EngineCacheTest, KvRebuildsRunBesideADecodingStream) {
+  auto reference = LoadBuiltinModel();
+  auto model = LoadBuiltinModel();
+  auto cache = MakeCache(
+      std::make_unique<cache::MemoryStore>(cache::MemoryStoreOptions{uint64_t{1} << 30}), *model);
+  auto engine = MakeEngine(cache, std::move(model), /*hot_kv_bytes=*/0);
+  std::mt19937 rng(5);
+  const std::vector<TokenId> document = RandomText(rng, 700);
+  std::vector<TokenId> first = document;
+  for (TokenId t : RandomText(rng, 10)) first.push_back(t);
+  ASSERT_EQ(Generate(*engine, first, 2).cached_tokens, 0);
+
+  // A long-running stream, then questions about the document while it decodes.
+  const std::vector<TokenId> other = RandomText(rng, 40);
+  GenerateRequest stream_request;
+  stream_request.prompt = other;
+  stream_request.max_tokens = 48;
+  stream_request.sampling.temperature = 0.0f;
+  stream_request.ignore_eos = true;  // (so it surely runs 48 steps)
+  stream_request.cache.enabled = false;
+  auto stream = std::make_shared<CollectingSink>();
+  ASSERT_TRUE(engine->Submit(stream_request, stream).ok());
+  ASSERT_TRUE(stream->WaitEvents(1));  // decoding
+  std::vector<std::vector<TokenId>> questions;
+  std::vector<std::shared_ptr<CollectingSink>> sinks;
+  for (int q = 0; q < 3; ++q) {
+    questions.push_back(document);
+    for (TokenId t : RandomText(rng, 8 + q)) questions.back().push_back(t);
+    GenerateRequest request;
+    request.prompt = questions.back();
+    request.max_tokens = 5;
+    request.sampling.temperature = 0.0f;
+    request.ignore_eos = false;
+    sinks.push_back(std::make_shared<CollectingSink>());
+    ASSERT_TRUE(engine->Submit(request, sinks.back()).ok());
+  }
+  for (int q = 0; q < 3; ++q) {
+    ASSERT_TRUE(sinks[static_cast<size_t>(q)]->WaitFinal());
+    EXPECT_EQ(sinks[static_cast<size_t>(q)]->Tokens(),
+              DirectGreedy(*reference, questions[static_cast<size_t>(q)], 5))
+        << "question " << q;
+    EXPECT_GT(sinks[static_cast<size_t>(q)]->Last().cached_tokens, 600) << "question " << q;
+  }
+  ASSERT_TRUE(stream->WaitFinal());
+  // The uncached greedy run of the stream, not stopping at eos.
+  std::vector<TokenId> direct;
+  SequenceState state = reference->NewState();
+  std::vector<float> logits;
+  ASSERT_TRUE(reference->Prefill(state, other, PrefillOptions{}, &logits).ok());
+  for (int i = 0; i < 48; ++i) {
+    direct.push_back(
+        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    SequenceState* states[] = {&state};
+    ASSERT_TRUE(
+        reference->DecodeStep(states, std::span<const TokenId>(&direct.back(), 1), &logits).ok());
+  }
+  EXPECT_EQ(stream->Tokens(), direct);
+  const auto stats = engine->CacheStats();
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_GE(stats->rematerialize_tokens, 3u * 600u);
+}
+
 TEST(EngineCacheTest, OptOutAndNamespaces) {
   auto reference = LoadBuiltinModel();
   auto model = LoadBuiltinModel();

@@ -257,7 +257,7 @@ Status GoldFinchModel::DecodeStep(std::span<SequenceState* const> states,
   return Forward(segs);
 }
 
-Status GoldFinchModel::Rematerialize(SequenceState& state) {
+Status GoldFinchModel::Rematerialize(SequenceState& state) const {
   const ModelConfig& cfg = config();
   if (state.shape_fingerprint() != ShapeFingerprint(cfg) || state.kv_dtype() != kv_dtype()) {
     return InvalidArgument("rematerialize: state was made for a different model");
@@ -268,12 +268,14 @@ Status GoldFinchModel::Rematerialize(SequenceState& state) {
   const int64_t n = state.num_tokens();
   const int64_t C = cfg.n_embd;
   const int64_t chunk = 1024;
-  model::LayerContext ctx{cfg, ws_, options_.wkv_chunked_min_tokens, &kv_matrices_.views()};
+  // Own scratch (not ws_ / x0_), so that this may run beside Forward on another thread.
+  model::Workspace ws;
+  std::vector<float> x0_rows(static_cast<size_t>(std::min(chunk, n) * C));
+  model::LayerContext ctx{cfg, ws, options_.wkv_chunked_min_tokens, &kv_matrices_.views()};
   for (int64_t begin = 0; begin < n; begin += chunk) {
     const int64_t count = std::min(chunk, n - begin);
     auto ids = state.tokens().subspan(static_cast<size_t>(begin), static_cast<size_t>(count));
-    x0_.resize(static_cast<size_t>(count * C));
-    TensorView x0 = k::MatF32(x0_.data(), count, C);
+    TensorView x0 = k::MatF32(x0_rows.data(), count, C);
     GF_RETURN_IF_ERROR(k::EmbeddingGather(weights_.emb, ids, x0));
     GF_RETURN_IF_ERROR(k::LayerNorm(x0, weights_.ln0.weight, weights_.ln0.bias, x0));
     TensorView compressed = k::MatF32(state.compressed_rows().data() + begin * cfg.compressed_dim,

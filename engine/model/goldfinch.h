@@ -81,8 +81,11 @@ class GoldFinchModel {
                     std::vector<float>* logits);
 
   // Rebuilds the materialised GOLD K/V (and carry rows) of a restored state from its tokens and
-  // compressed rows; no Finch-stack recomputation.
-  Status Rematerialize(SequenceState& state);
+  // compressed rows; no Finch-stack recomputation. Const in effect: it reads only the weights and
+  // uses its own scratch, so it may run on another thread at the same time as Forward (the
+  // serving engine rebuilds restored prefixes on its cache thread). Two threads share the
+  // kernels' pool: whichever starts a parallel kernel second runs it on its own thread.
+  Status Rematerialize(SequenceState& state) const;
 
  private:
   Status ValidateSegments(std::span<const ForwardSegment> segments) const;

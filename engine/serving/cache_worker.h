@@ -1,6 +1,7 @@
 // CacheWorker: the prefix cache's background threads, so that the engine thread never waits on
-// cache I/O. One thread runs lookups (jobs queued by Engine::Submit, FIFO), one stores snapshots
-// captured on the engine thread (FIFO, so a snapshot's earlier segments are written first).
+// cache I/O. One thread runs lookups (jobs queued by Engine::Submit, FIFO; the engine's job also
+// gives the restored state its K/V), one stores snapshots captured on the engine thread (FIFO,
+// so a snapshot's earlier segments are written first).
 //
 // Bounds: queued captures hold at most max_pending_bytes (SnapshotCapture::bytes()); a capture
 // that does not fit is dropped and counted (the cache is an optimisation: dropping is always

@@ -126,16 +126,40 @@ void Engine::StartLookup(ActiveSequence& seq) {
   const CacheNamespace ns{seq.request.cache.salt_hash};
   std::vector<TokenId> prompt = seq.request.prompt;
   const auto max_position = static_cast<int64_t>(prompt.size()) - 1;
+  const int64_t final_rows =
+      static_cast<int64_t>(prompt.size()) + std::max<int64_t>(seq.request.max_tokens, 0);
   PrefixCache* cache = options_.prefix_cache.get();
   const bool queued = cache_worker_->SubmitLookup(
-      [this, cache, id, ns, prompt = std::move(prompt), max_position]() {
-        OnLookupDone(id, cache->Lookup(ns, prompt, max_position));
+      [this, cache, id, ns, prompt = std::move(prompt), max_position, final_rows]() {
+        StatusOr<RestoredPrefix> restored = cache->Lookup(ns, prompt, max_position);
+        KvPreparation kv;
+        if (restored.ok()) {
+          if (Status s = PrepareKv(ns, final_rows, *restored, &kv); !s.ok()) restored = s;
+        }
+        OnLookupDone(id, std::move(restored), kv);
       });
   if (!queued) (void)scheduler_.MarkReady(id, 0, seq.snapshot_positions);
 }
 
-void Engine::OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored) {
+Status Engine::PrepareKv(const CacheNamespace& ns, int64_t final_rows, RestoredPrefix& restored,
+                         KvPreparation* kv) const {
+  const auto start = std::chrono::steady_clock::now();
+  SequenceState& state = restored.state;
+  state.ReserveKvCapacity(final_rows);
+  kv->copied = hot_kv_ != nullptr && hot_kv_->FillKv(ns.salt_hash, state);
+  if (!kv->copied) {
+    GF_RETURN_IF_ERROR(model_->Rematerialize(state));
+    kv->rebuilt_tokens = state.num_tokens();
+  }
+  kv->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return Status::Ok();
+}
+
+void Engine::OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored, const KvPreparation& kv) {
   std::lock_guard<std::mutex> lock(mu_);
+  rematerialize_tokens_ += static_cast<uint64_t>(kv.rebuilt_tokens);
+  rematerialize_seconds_ += kv.seconds;
+  if (hot_kv_ != nullptr) hot_stats_ = hot_kv_->stats();
   auto it = sequences_.find(id);
   if (it == sequences_.end()) return;  // cancelled meanwhile
   ActiveSequence& seq = *it->second;

@@ -3,7 +3,10 @@
 // until shut down.
 //
 // Threads: Submit, Cancel, Stats, StopAccepting and WaitIdle may be called from any thread.
-// The engine thread alone touches the model and the sequences' states; sinks are called on it.
+// The engine thread alone runs the model forward and touches the running sequences' states;
+// sinks are called on it. The prefix cache's lookup thread restores a prefix completely before
+// the request is admitted: reading the snapshot, then its GOLD K/V (a hot-tier copy, or a
+// rebuild from the compressed rows, which may run beside the engine thread's steps).
 // Submit validates the request completely (ids, lengths, sampling parameters) before accepting
 // it, so an accepted request can only fail for a reason inside the engine, and then it fails
 // alone (its sink gets an error event; the others carry on).
@@ -122,8 +125,19 @@ class Engine {
   void ApplyCancellations(std::vector<std::unique_ptr<ActiveSequence>>& finished);
   void Deliver(std::vector<std::unique_ptr<ActiveSequence>>& finished);
   // Prefix cache (see the file comment of cache_worker.h).
-  void StartLookup(ActiveSequence& seq);                           // under mu_
-  void OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored);  // cache worker thread
+  // How a restored prefix got its GOLD K/V (on the cache thread, before it is admitted).
+  struct KvPreparation {
+    bool copied = false;         // from the hot tier
+    int64_t rebuilt_tokens = 0;  // rebuilt from the compressed rows (0 when copied)
+    double seconds = 0;
+  };
+  void StartLookup(ActiveSequence& seq);  // under mu_
+  // Cache thread: reserves the K/V rows the request will need, then copies K/V from the hot tier
+  // or rebuilds them (GoldFinchModel::Rematerialize), so the engine thread never stalls on it.
+  Status PrepareKv(const CacheNamespace& ns, int64_t final_rows, RestoredPrefix& restored,
+                   KvPreparation* kv) const;
+  void OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored,
+                    const KvPreparation& kv);  // cache thread
   // Engine thread: snapshots at the chunk ends of this step (`failed` are skipped). The final
   // state of a finished sequence is captured by the runner's finish hook, before its final
   // event, and that of a cancelled one in Deliver.
@@ -138,7 +152,7 @@ class Engine {
   int64_t max_model_len_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<CacheWorker> cache_worker_;  // when options_.prefix_cache is set
-  std::unique_ptr<HotKvCache> hot_kv_;         // engine thread only (stats copied under mu_)
+  std::unique_ptr<HotKvCache> hot_kv_;         // thread-safe (stats copied under mu_)
   HotKvStats hot_stats_;                       // guarded by mu_
 
   mutable std::mutex mu_;            // guards everything below

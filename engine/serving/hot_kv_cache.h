@@ -11,11 +11,15 @@
 // SequenceState::kv_bytes() + token_bytes() + recurrent_bytes(); least recently used states go
 // first; budget 0 = off.
 //
-// Threads: engine thread only (no locking). Ownership: owns the kept states.
+// Threads: any (one mutex). Offer runs on the engine thread, FillKv on the cache thread; the copy
+// of FillKv runs outside the lock (a kept state is shared with the copier until it finishes, even
+// when it is evicted meanwhile). Ownership: owns the kept states.
 #pragma once
 
 #include <cstdint>
 #include <list>
+#include <memory>
+#include <mutex>
 
 #include "common/sha256.h"
 #include "engine/sequence_state.h"
@@ -50,14 +54,15 @@ class HotKvCache {
  private:
   struct Entry {
     Sha256Digest ns{};
-    SequenceState state;
+    std::shared_ptr<const SequenceState> state;
     uint64_t bytes = 0;
   };
   static uint64_t BytesOf(const SequenceState& state);
 
-  uint64_t budget_;
-  std::list<Entry> entries_;  // front = most recently used
-  HotKvStats stats_;
+  const uint64_t budget_;
+  mutable std::mutex mu_;
+  std::list<Entry> entries_;  // front = most recently used; guarded by mu_
+  HotKvStats stats_;          // guarded by mu_
 };
 
 }  // namespace gf

@@ -73,9 +73,15 @@ Status ModelRunner::Prepare(ActiveSequence& seq, RunnerStepStats* stats) {
   if (seq.state.has_value()) return Status::Ok();
   seq.queue_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival).count();
-  if (seq.restored.has_value()) {
-    // A prefix restored from the cache: copy its GOLD K/V from a kept state that starts with the
-    // same tokens (hot tier), else rebuild them from the compressed rows (no Finch-stack work).
+  if (seq.restored.has_value() && seq.restored->state.kv_materialised()) {
+    // A prefix restored from the cache whose K/V the engine's cache thread already prepared.
+    seq.state.emplace(std::move(seq.restored->state));
+    seq.restored.reset();
+    seq.state->ReserveKvCapacity(FinalRows(seq));
+  } else if (seq.restored.has_value()) {
+    // A prefix restored from the cache without K/V: copy its GOLD K/V from a kept state that
+    // starts with the same tokens (hot tier), else rebuild them from the compressed rows (no
+    // Finch-stack work).
     const auto start = std::chrono::steady_clock::now();
     seq.state.emplace(std::move(seq.restored->state));
     seq.restored.reset();
