@@ -262,7 +262,7 @@ Status Run(const Args& args) {
       stats.rematerialize_seconds / static_cast<double>(std::max<int64_t>(questions - 1, 1));
   std::printf(
       "K/V           rebuild %.4f s per disk-warm request, copy from the hot tier %.4f s per "
-      "memory-warm request (engine thread); restore I/O+decode %.4f s mean\n",
+      "memory-warm request (cache thread, before admission); restore I/O+decode %.4f s mean\n",
       rematerialize_per_hit, copy_per_hit,
       disk_stats.cache.restore_count ? disk_stats.cache.restore_seconds_sum /
                                            static_cast<double>(disk_stats.cache.restore_count)
