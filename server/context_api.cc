@@ -115,9 +115,10 @@ ContextApi::ContextApi(std::shared_ptr<ContextRegistry> registry,
 ContextApi::~ContextApi() { worker_->Stop(); }
 
 std::shared_ptr<ContextApi> OpenContextApi(std::shared_ptr<PrefixCache> cache,
-                                           const std::string& disk_dir) {
+                                           const std::string& disk_dir, size_t max_per_namespace) {
   if (cache == nullptr) return nullptr;
   ContextRegistryOptions options;
+  options.max_per_namespace = max_per_namespace;
   if (!disk_dir.empty()) options.dir = disk_dir + "/contexts";
   ContextLoadReport report;
   auto registry = ContextRegistry::Open(*cache, options, &report);

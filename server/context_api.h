@@ -117,9 +117,10 @@ class ContextApi {
 // The context API of `goldfinch serve` over the engine's prefix cache: the registry persists in
 // "<disk_dir>/contexts" when the cache has a disk tier (disk_dir non-empty), else in memory.
 // Logs what it loaded; a contexts directory that cannot be used is a warning and the registry
-// falls back to memory. Null when `cache` is null (no prefix cache).
+// falls back to memory. At most `max_per_namespace` contexts per tenant namespace. Null when
+// `cache` is null (no prefix cache).
 std::shared_ptr<ContextApi> OpenContextApi(std::shared_ptr<PrefixCache> cache,
-                                           const std::string& disk_dir);
+                                           const std::string& disk_dir, size_t max_per_namespace);
 
 // Token-count rules of a new context: InvalidArgument below the prefix cache's smallest snapshot
 // (min_snapshot_tokens), OutOfRange when it leaves no room for one more token

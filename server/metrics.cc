@@ -167,8 +167,8 @@ std::vector<MetricFamily> CacheFamilies(const EngineCacheStats& engine_stats) {
                        "Attention K/V rows rebuilt after prefix-cache restores", kCounter,
                        static_cast<double>(engine_stats.rematerialize_tokens)));
   out.push_back(Single("goldfinch_cache_rematerialize_seconds_total",
-                       "Engine time spent rebuilding (or copying from the hot tier) attention K/V "
-                       "after restores",
+                       "Time spent rebuilding (or copying from the hot tier) the attention K/V of "
+                       "restored prefixes, on the cache thread",
                        kCounter, engine_stats.rematerialize_seconds));
   out.push_back(Single("goldfinch_cache_hot_hits_total",
                        "Restores whose attention K/V was copied from a kept state (hot tier)",
@@ -189,6 +189,24 @@ std::vector<MetricFamily> CacheFamilies(const EngineCacheStats& engine_stats) {
                        "Stored bytes (row segments and snapshots) per cached token (0 before the "
                        "first segment)",
                        kGauge, Ratio(s.segment_bytes + s.snapshot_bytes, s.segment_tokens)));
+  return out;
+}
+
+std::vector<MetricFamily> ContextFamilies(const ContextStats& s) {
+  constexpr MetricType kCounter = MetricType::Counter;
+  std::vector<MetricFamily> out;
+  out.push_back(Single("goldfinch_contexts", "Named contexts alive now, all tenants",
+                       MetricType::Gauge, static_cast<double>(s.live)));
+  out.push_back(Single("goldfinch_contexts_created_total", "Named contexts created", kCounter,
+                       static_cast<double>(s.created)));
+  out.push_back(Single("goldfinch_contexts_deleted_total", "Named contexts deleted", kCounter,
+                       static_cast<double>(s.deleted)));
+  out.push_back(Single("goldfinch_contexts_expired_total",
+                       "Named contexts that reached their expiry (or were unpinned)", kCounter,
+                       static_cast<double>(s.expired)));
+  out.push_back(Single("goldfinch_contexts_lost_total",
+                       "Named contexts forgotten because their snapshot was no longer stored",
+                       kCounter, static_cast<double>(s.lost)));
   return out;
 }
 
@@ -278,14 +296,17 @@ void ServerMetrics::ObserveRequestTokens(int64_t prompt_tokens, int64_t generati
   generation_tokens_hist_->Observe(static_cast<double>(generation_tokens));
 }
 
-std::string ServerMetrics::Serialize(const Engine* engine) {
-  if (engine == nullptr) return SerializeStats(nullptr, std::nullopt);
+std::string ServerMetrics::Serialize(const Engine* engine, ContextRegistry* contexts) {
+  std::optional<ContextStats> context_stats;
+  if (contexts != nullptr) context_stats = contexts->Stats();
+  if (engine == nullptr) return SerializeStats(nullptr, std::nullopt, context_stats);
   const EngineStats stats = engine->Stats();
-  return SerializeStats(&stats, engine->CacheStats());
+  return SerializeStats(&stats, engine->CacheStats(), context_stats);
 }
 
 std::string ServerMetrics::SerializeStats(const EngineStats* engine_stats,
-                                          const std::optional<EngineCacheStats>& cache) {
+                                          const std::optional<EngineCacheStats>& cache,
+                                          const std::optional<ContextStats>& contexts) {
   std::lock_guard<std::mutex> lock(scrape_mu_);
   if (engine_stats != nullptr) {
     const EngineStats& stats = *engine_stats;
@@ -301,6 +322,9 @@ std::string ServerMetrics::SerializeStats(const EngineStats* engine_stats,
   }
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   for (prometheus::MetricFamily& family : CacheFamilies(cache.value_or(EngineCacheStats{}))) {
+    families.push_back(std::move(family));
+  }
+  for (prometheus::MetricFamily& family : ContextFamilies(contexts.value_or(ContextStats{}))) {
     families.push_back(std::move(family));
   }
   prometheus::TextSerializer serializer;

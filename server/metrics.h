@@ -21,6 +21,10 @@
 //             (segment bytes / segment tokens), goldfinch_cache_bytes_per_token ((segment +
 //             snapshot bytes) / segment tokens); the ratios are 0 until a segment is stored
 //   histogram goldfinch_cache_restore_seconds (a hit's read + decode, not the K/V rebuild)
+// Named contexts (the context API, ContextRegistry::Stats at scrape time; 0 without a registry):
+//   gauge     goldfinch_contexts (alive now, all tenants)
+//   counters  goldfinch_contexts_{created,deleted,expired,lost}_total (lost: forgotten because
+//             their snapshot was no longer stored)
 #pragma once
 
 #include <memory>
@@ -29,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/prefix_cache/context_registry.h"
 #include "engine/serving/engine.h"
 
 namespace prometheus {
@@ -65,12 +70,12 @@ class ServerMetrics {
   void ObserveRequestTokens(int64_t prompt_tokens, int64_t generation_tokens);
 
   // The text exposition (format 0.0.4), with engine series refreshed from `engine` (may be null
-  // while the model loads).
-  std::string Serialize(const Engine* engine);
+  // while the model loads) and the context series from `contexts` (null: none).
+  std::string Serialize(const Engine* engine, ContextRegistry* contexts = nullptr);
   // The same from given values: `stats` null = engine series unchanged (model loading);
-  // `cache` nullopt = the cache series read 0.
-  std::string SerializeStats(const EngineStats* stats,
-                             const std::optional<EngineCacheStats>& cache);
+  // `cache` / `contexts` nullopt = those series read 0.
+  std::string SerializeStats(const EngineStats* stats, const std::optional<EngineCacheStats>& cache,
+                             const std::optional<ContextStats>& contexts = std::nullopt);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -132,6 +132,8 @@ inline constexpr unsigned kOptByteSize = 16;
     "Inside long prompts, store a snapshot every this many tokens")                                \
   X(cache_min_tokens, int, 32, "Prefix cache", 1, 16777216, kOptNone, nullptr,                     \
     "Shortest prefix, in tokens, worth storing (shorter ones are recomputed)")                     \
+  X(cache_max_contexts, int, 1024, "Prefix cache", 1, 1048576, kOptNone, nullptr,                  \
+    "Most named contexts (/v1/contexts) alive at once per tenant and cache_salt")                  \
   X(log_format, std::string, "text", "Logging", 0, 0, kOptNone, "text|json",                       \
     "Log format: text (human readable) or json (one JSON object per line)")                        \
   X(log_level, std::string, "info", "Logging", 0, 0, kOptNone, "trace|debug|info|warn|error",      \

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "server/context_api.h"
 #include "server/context_routes.h"
 #include "server/logging.h"
 #include "server/openai/api_error.h"
@@ -163,7 +164,11 @@ void Router::Dispatch(const HttpRequest& request, const RequestContext& context,
     if (!expect("GET")) return;
     HttpResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics_.Serialize(state_.engine.load());
+    ContextRegistry* contexts = nullptr;
+    if (routes != nullptr && routes->config().contexts != nullptr) {
+      contexts = &routes->config().contexts->registry();
+    }
+    response.body = metrics_.Serialize(state_.engine.load(), contexts);
     writer->Send(std::move(response));
     return;
   }

@@ -94,7 +94,8 @@ Status SetUpCache(const ServeOptions& options, const GoldFinchModel& model,
           " tokens, min " + std::to_string(options.cache_min_tokens) +
           " tokens; model fingerprint in " + took + " s)");
   // Named contexts (server/context_api.h), persisted beside the disk tier when there is one.
-  api.contexts = OpenContextApi(engine_options.prefix_cache, setup->disk_dir);
+  api.contexts = OpenContextApi(engine_options.prefix_cache, setup->disk_dir,
+                                static_cast<size_t>(options.cache_max_contexts));
   return Status::Ok();
 }
 

@@ -288,6 +288,43 @@ TEST_F(ContextRegistryTest, BoundedPerNamespace) {
   EXPECT_EQ(ContextRegistry::Open(*cache, zero).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(ContextRegistryTest, StatsCountCreatesDeletesAndExpiries) {
+  auto cache = NewCache();
+  const auto tokens = Tokens("Counted contexts for the metrics.");
+  StoreSnapshot(*cache, Ns("a"), tokens);
+  auto registry = Open(*cache);
+  auto short_lived = registry->Create(Ns("a"), tokens, 10);
+  auto deleted = registry->Create(Ns("a"), tokens, 100);
+  auto unpinned = registry->Create(Ns("a"), tokens, 100);
+  auto kept = registry->Create(Ns("a"), tokens, 100);
+  ASSERT_TRUE(short_lived.ok() && deleted.ok() && unpinned.ok() && kept.ok());
+  EXPECT_EQ(registry->Create(Ns("a"), Tokens("never stored"), 10).status().code(),
+            StatusCode::kNotFound);  // a failed create is not counted
+  ContextStats stats = registry->Stats();
+  EXPECT_EQ(stats.live, 4u);
+  EXPECT_EQ(stats.created, 4u);
+  EXPECT_EQ(stats.deleted + stats.expired + stats.lost, 0u);
+
+  ASSERT_TRUE(registry->Delete(Ns("a"), deleted->id).ok());
+  EXPECT_EQ(registry->Delete(Ns("a"), deleted->id).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(registry->Pin(Ns("a"), unpinned->id, 0).ok());  // ttl 0 expires it now
+  clock_.Advance(10);                                         // short_lived expires
+  stats = registry->Stats();
+  EXPECT_EQ(stats.live, 1u);
+  EXPECT_EQ(stats.created, 4u);
+  EXPECT_EQ(stats.deleted, 1u);
+  EXPECT_EQ(stats.expired, 2u);
+  EXPECT_EQ(stats.lost, 0u);
+
+  // The snapshot disappears from the cache: re-pinning finds it gone and forgets the context.
+  ASSERT_TRUE(cache->PinSnapshot(Ns("a"), tokens, std::nullopt).ok());
+  ASSERT_TRUE(cache->EraseSnapshot(Ns("a"), tokens).ok());
+  EXPECT_EQ(registry->Pin(Ns("a"), kept->id, 100).status().code(), StatusCode::kNotFound);
+  stats = registry->Stats();
+  EXPECT_EQ(stats.live, 0u);
+  EXPECT_EQ(stats.lost, 1u);
+}
+
 TEST_F(ContextRegistryTest, PersistsAcrossReopen) {
   auto cache = NewCache();
   const std::string dir = testing::MakeTempDir("ctx_registry") + "/contexts";

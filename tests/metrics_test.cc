@@ -116,7 +116,9 @@ TEST(MetricsTest, CacheSeriesArePresentFromTheStart) {
         "goldfinch_cache_pending_store_bytes", "goldfinch_cache_rematerialized_tokens_total",
         "goldfinch_cache_rematerialize_seconds_total", "goldfinch_cache_row_bytes_per_token",
         "goldfinch_cache_bytes_per_token", "goldfinch_cache_restore_seconds_count",
-        "goldfinch_cache_restore_seconds_sum"}) {
+        "goldfinch_cache_restore_seconds_sum", "goldfinch_contexts",
+        "goldfinch_contexts_created_total", "goldfinch_contexts_deleted_total",
+        "goldfinch_contexts_expired_total", "goldfinch_contexts_lost_total"}) {
     EXPECT_TRUE(HasLine(text, std::string(name) + " 0")) << name;
   }
   EXPECT_TRUE(HasLine(text, "goldfinch_cache_restore_seconds_bucket{le=\"+Inf\"} 0"));
@@ -225,6 +227,26 @@ class CollectingSink : public RequestSink {
   bool done_ = false;
   GenerateEvent last_;
 };
+
+TEST(MetricsTest, ContextSeriesCarryTheRegistryValues) {
+  ServerMetrics metrics;
+  ContextStats contexts;
+  contexts.live = 3;
+  contexts.created = 9;
+  contexts.deleted = 4;
+  contexts.expired = 1;
+  contexts.lost = 1;
+  const std::string text = metrics.SerializeStats(nullptr, std::nullopt, contexts);
+  EXPECT_EQ(Value(text, "goldfinch_contexts"), 3);
+  EXPECT_EQ(Value(text, "goldfinch_contexts_created_total"), 9);
+  EXPECT_EQ(Value(text, "goldfinch_contexts_deleted_total"), 4);
+  EXPECT_EQ(Value(text, "goldfinch_contexts_expired_total"), 1);
+  EXPECT_EQ(Value(text, "goldfinch_contexts_lost_total"), 1);
+  EXPECT_TRUE(HasLine(text, "# TYPE goldfinch_contexts gauge"));
+  EXPECT_TRUE(HasLine(text, "# TYPE goldfinch_contexts_created_total counter"));
+  bool promtool = false;
+  EXPECT_EQ(PromtoolProblems(text, &promtool), "");
+}
 
 TEST(MetricsTest, ScrapesTheCacheOfARealEngine) {
   auto model = GoldFinchModel::Load(testing::SourceDir() + "/models/goldfinch-byte-small",

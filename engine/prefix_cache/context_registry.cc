@@ -139,6 +139,7 @@ void ContextRegistry::SweepExpiredLocked(int64_t now) {
     }
     expired.push_back(it->second.record);
     ForgetLocked(id);
+    ++stats_.expired;
   }
   for (const ContextRecord& record : expired) {
     // Unpins the snapshot, or keeps it pinned for the group's remaining contexts. A snapshot
@@ -208,6 +209,7 @@ StatusOr<ContextRecord> ContextRegistry::Create(const CacheNamespace& ns,
     }
   }
   InsertLocked(record, std::move(group));
+  ++stats_.created;
   return record;
 }
 
@@ -244,6 +246,7 @@ StatusOr<ContextRecord> ContextRegistry::Pin(const CacheNamespace& ns, std::stri
   const std::string group = contexts_.find(id)->second.group;
   if (ttl_seconds == 0) {
     ForgetLocked(record.id);
+    ++stats_.expired;
     (void)RepinGroupLocked(group, ns, *record.tokens, 0);
     record.expires_at = now;
     return record;
@@ -258,6 +261,7 @@ StatusOr<ContextRecord> ContextRegistry::Pin(const CacheNamespace& ns, std::stri
     // The shared snapshot is gone: every context of the group has lost its state.
     const std::set<std::string> ids = groups_[group];
     for (const std::string& member : ids) ForgetLocked(member);
+    stats_.lost += ids.size();
     return NotFound("context '" + record.id +
                     "' lost its cached state (the snapshot is no longer stored); create it again");
   }
@@ -272,6 +276,7 @@ Status ContextRegistry::Delete(const CacheNamespace& ns, std::string_view id) {
   const ContextRecord record = *found;
   const std::string group = contexts_.find(id)->second.group;
   ForgetLocked(record.id);
+  ++stats_.deleted;
   if (groups_.count(group) != 0) {
     (void)RepinGroupLocked(group, ns, *record.tokens, 0);  // other contexts keep the snapshot
     return Status::Ok();
@@ -279,6 +284,14 @@ Status ContextRegistry::Delete(const CacheNamespace& ns, std::string_view id) {
   (void)cache_.PinSnapshot(ns, *record.tokens, std::nullopt);  // its row segments too
   (void)cache_.EraseSnapshot(ns, *record.tokens);
   return Status::Ok();
+}
+
+ContextStats ContextRegistry::Stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  SweepExpiredLocked(NowSeconds());
+  ContextStats stats = stats_;
+  stats.live = contexts_.size();
+  return stats;
 }
 
 size_t ContextRegistry::size() {

@@ -66,6 +66,15 @@ struct ContextRegistryOptions {
   std::function<cache::PinClock::time_point()> clock;
 };
 
+// Counters of a registry since Open (for metrics).
+struct ContextStats {
+  uint64_t live = 0;     // contexts now, all namespaces
+  uint64_t created = 0;  // Create calls that succeeded
+  uint64_t deleted = 0;  // Delete calls that succeeded
+  uint64_t expired = 0;  // contexts that reached their expiry (including a pin with ttl 0)
+  uint64_t lost = 0;     // forgotten because their snapshot was no longer stored
+};
+
 // What Open found in the directory.
 struct ContextLoadReport {
   size_t loaded = 0;            // live contexts re-pinned
@@ -97,6 +106,7 @@ class ContextRegistry {
 
   size_t size();                           // live contexts, all namespaces
   size_t Count(const CacheNamespace& ns);  // live contexts of `ns`
+  ContextStats Stats();                    // after forgetting the expired ones
   const ContextRegistryOptions& options() const { return options_; }
 
  private:
@@ -129,6 +139,7 @@ class ContextRegistry {
   std::set<std::pair<int64_t, std::string>> by_expiry_;  // (expires_at, id)
   std::map<std::string, std::set<std::string>> groups_;  // snapshot group -> ids
   std::map<Sha256Digest, size_t> per_namespace_;         // live contexts per namespace
+  ContextStats stats_;                                   // counters (live is filled in Stats)
 };
 
 // The snapshot group of a context: SHA-256 over the namespace and the token ids (hex).

@@ -3,7 +3,8 @@
 // through the official openai SDK produce exactly the output of the full prompt sent without
 // the cache and report cached_tokens >= the context's length - 1; errors are OpenAI error
 // objects (400 with param, 404 context_not_found, 405, 503 without a prefix cache); tenants
-// (API keys) never see each other's contexts; contexts survive a restart on the same cache dir.
+// (API keys) never see each other's contexts; contexts survive a restart on the same cache dir;
+// --cache-max-contexts bounds them (429) and /metrics counts them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startServer, MODEL_ID, NO_EOS } from './lib/server.mjs';
+import { scrape, metricSum } from './lib/util.mjs';
 
 const KEY_A = 'e2e-ctx-key-a-7Hq2';
 const KEY_B = 'e2e-ctx-key-b-Pz91';
@@ -204,6 +206,37 @@ test('contexts survive a restart on the same cache directory', async () => {
     assert.ok(r.usage.prompt_tokens_details.cached_tokens >= ctx.tokens - 1, JSON.stringify(r.usage));
   } finally {
     await second.stopAndExpectCleanExit();
+  }
+});
+
+test('--cache-max-contexts bounds live contexts; /metrics counts them', async () => {
+  const small = await startServer({ args: ['--cache-dir', 'none', '--cache-max-contexts', '2'] });
+  try {
+    const create = (suffix) => small.post('/v1/contexts', { model: MODEL_ID, prompt: DOCUMENT + suffix }, { timeoutMs: 120_000 });
+    const first = await create('One.');
+    const second = await create('Two.');
+    assert.equal(first.status, 200, first.text);
+    assert.equal(second.status, 200, second.text);
+    const third = await create('Three.');
+    assert.equal(third.status, 429, third.text);
+    assert.equal(third.json.error.code, 'context_limit_reached');
+    let { samples } = await scrape(small);
+    assert.equal(metricSum(samples, 'goldfinch_contexts'), 2);
+    assert.equal(metricSum(samples, 'goldfinch_contexts_created_total'), 2);
+    assert.equal(metricSum(samples, 'goldfinch_contexts_deleted_total'), 0);
+
+    const del = await small.fetch(`/v1/contexts/${first.json.id}`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    const unpin = await small.post(`/v1/contexts/${second.json.id}/pin`, { ttl_seconds: 0 });
+    assert.equal(unpin.status, 200, unpin.text);
+    assert.equal((await create('Three.')).status, 200);  // room again
+    ({ samples } = await scrape(small));
+    assert.equal(metricSum(samples, 'goldfinch_contexts'), 1);
+    assert.equal(metricSum(samples, 'goldfinch_contexts_created_total'), 3);
+    assert.equal(metricSum(samples, 'goldfinch_contexts_deleted_total'), 1);
+    assert.equal(metricSum(samples, 'goldfinch_contexts_expired_total'), 1);
+  } finally {
+    await small.stopAndExpectCleanExit();
   }
 });
 
