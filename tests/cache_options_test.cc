@@ -52,16 +52,19 @@ TEST(CacheOptionsTest, Defaults) {
   EXPECT_EQ(o.cache_secret, "");
   EXPECT_EQ(o.cache_snapshot_interval, 2048);
   EXPECT_EQ(o.cache_min_tokens, 32);
+  EXPECT_EQ(o.cache_max_contexts, 1024);
 }
 
 TEST(CacheOptionsTest, EveryInputSetsThem) {
   const ServeOptions cli =
       ParseOk({"--cache=false", "--cache-dir", "none", "--cache-snapshot-interval=512",
-               "--cache-min-tokens", "64", "--cache-secret=0123456789abcdef-cli"});
+               "--cache-min-tokens", "64", "--cache-secret=0123456789abcdef-cli",
+               "--cache-max-contexts=7"});
   EXPECT_FALSE(cli.cache);
   EXPECT_EQ(cli.cache_dir, "none");
   EXPECT_EQ(cli.cache_snapshot_interval, 512);
   EXPECT_EQ(cli.cache_min_tokens, 64);
+  EXPECT_EQ(cli.cache_max_contexts, 7);
   EXPECT_EQ(cli.cache_secret, "0123456789abcdef-cli");
 
   const ServeOptions env = ParseOk({}, {{"GOLDFINCH_CACHE", "off"},
