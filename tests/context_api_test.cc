@@ -8,7 +8,11 @@
 // tenant and cache_salt isolation.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/context_api_fixture.h"
@@ -481,6 +485,44 @@ TEST_F(ContextApiTest, GrpcContextsService) {
   EXPECT_TRUE(deleted.deleted());
   EXPECT_EQ(deleted.id(), created.id());
   EXPECT_EQ(contexts->GetContext(Ctx().get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A client that cancels CreateContext mid-creation stops it: the call ends CANCELLED, and once
+// the engine is idle no context was registered (a creation left running would have registered
+// one about half a second later).
+TEST_F(ContextApiTest, GrpcCreateContextCancelledByTheClientCreatesNothing) {
+  auto contexts = pb::Contexts::NewStub(stack_->channel);
+  pb::CreateContextRequest create;
+  std::string text;
+  while (text.size() < 3000) text += "A long document that the client gives up on. ";
+  create.set_text(text);
+  create.set_cache_salt("cancelled-create");
+  auto context = Ctx();
+  pb::Context created;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<grpc::Status> finished;
+  contexts->async()->CreateContext(context.get(), &create, &created, [&](grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = status;
+    cv.notify_all();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  context->TryCancel();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished.has_value(); }));
+  }
+  EXPECT_EQ(finished->error_code(), grpc::StatusCode::CANCELLED) << finished->error_message();
+  ASSERT_TRUE(stack_->engine->WaitIdle(std::chrono::seconds(60)));
+  ASSERT_TRUE(stack_->engine->WaitForCacheWrites(std::chrono::seconds(60)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the creation's last steps
+  pb::ListContextsRequest list;
+  list.set_cache_salt("cancelled-create");
+  pb::ListContextsResponse listed;
+  const grpc::Status status = contexts->ListContexts(Ctx().get(), list, &listed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(listed.contexts_size(), 0);
 }
 #endif
 

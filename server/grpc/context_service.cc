@@ -1,6 +1,8 @@
 #include "server/grpc/context_service.h"
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -18,6 +20,53 @@ namespace {
 
 namespace pb = goldfinch::v1;
 using Clock = std::chrono::steady_clock;
+
+// CreateContext's reactor: finished once, by the creation's `done`; a client that cancels the
+// call (or whose deadline passes) cancels the creation and its engine request, as an HTTP
+// disconnect does. Owns itself from the handler until OnDone.
+class CreateCall final : public grpc::ServerUnaryReactor {
+ public:
+  static CreateCall* Start() {
+    auto call = std::shared_ptr<CreateCall>(new CreateCall());
+    call->self_ = call;
+    return call.get();
+  }
+  // Handler thread, after ContextApi::Create returned (null when it already finished).
+  void SetCreation(std::shared_ptr<ContextApi::Creation> creation) {
+    bool cancel = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      creation_ = creation;
+      cancel = cancelled_;
+    }
+    if (cancel && creation != nullptr) creation->Cancel();
+  }
+  void OnCancel() override {
+    std::shared_ptr<ContextApi::Creation> creation;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+      creation = creation_;
+    }
+    if (creation != nullptr) creation->Cancel();
+  }
+  void OnDone() override {
+    std::shared_ptr<CreateCall> self = std::move(self_);  // may destroy this object
+  }
+  // Keeps the call alive while the handler still uses it (OnDone may run on another thread as
+  // soon as done() has finished the call).
+  std::shared_ptr<CreateCall> Keep() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return self_;
+  }
+
+ private:
+  CreateCall() = default;
+  std::mutex mu_;
+  std::shared_ptr<CreateCall> self_;  // released by OnDone
+  std::shared_ptr<ContextApi::Creation> creation_;
+  bool cancelled_ = false;
+};
 
 Status FieldError(const std::string& path, const std::string& message) {
   return InvalidArgument(path + ": " + message);
@@ -167,7 +216,9 @@ grpc::ServerUnaryReactor* ContextsService::CreateContext(grpc::CallbackServerCon
                                                          const pb::CreateContextRequest* request,
                                                          pb::Context* response) {
   const Clock::time_point arrival = Clock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  CreateCall* call = CreateCall::Start();
+  const std::shared_ptr<CreateCall> keep = call->Keep();
+  grpc::ServerUnaryReactor* reactor = call;
   std::string tenant;
   Admitted admitted;
   ContextCreateInput input;
@@ -197,12 +248,12 @@ grpc::ServerUnaryReactor* ContextsService::CreateContext(grpc::CallbackServerCon
   input.tenant = tenant;
   input.request_id = GenerateRequestId();
   const std::string model = admitted.routes->model().id;
-  admitted.api->Create(
+  call->SetCreation(admitted.api->Create(
       *admitted.routes, std::move(input),
       [this, reactor, response, tenant, arrival, model](StatusOr<ContextRecord> created) {
         if (created.ok()) FillContext(*created, model, response);
         Finish(reactor, "CreateContext", created.status(), tenant, arrival);
-      });
+      }));
   return reactor;
 }
 

@@ -10,7 +10,9 @@
 //   "tokens.ids[2]: ...", "chat.messages[0].role: ..."); unknown, expired and foreign ids are
 //   NOT_FOUND "id: context '...' not found". Other codes come from server/status_mapping.
 // - CreateContext does not block a gRPC thread: it finishes from the ContextApi's worker once the
-//   context is registered (a client cancel does not stop it). The other methods answer inline.
+//   context is registered. A client that cancels the call, or whose deadline passes, cancels
+//   the creation (its engine request stops; no context is registered). The other methods answer
+//   inline.
 // - Observability: one log line per call (route "/goldfinch.v1.Contexts/<Method>", status = the
 //   gRPC code) and goldfinch_grpc_requests_total{method,code}; refused calls also count in
 //   goldfinch_rejected_requests_total.
