@@ -1,7 +1,12 @@
 #include "common/sha256.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace gf {
 
@@ -47,23 +52,15 @@ void StoreBigEndian32(uint32_t v, uint8_t* p) {
   p[3] = static_cast<uint8_t>(v);
 }
 
-}  // namespace
-
-void Sha256::Reset() {
-  state_ = kInitialState;
-  buffered_ = 0;
-  total_bytes_ = 0;
-}
-
-// Section 6.2.2: one 512-bit block.
-void Sha256::Compress(const uint8_t* block) {
+// Section 6.2.2: one 512-bit block (the readable version).
+void CompressPortable(std::array<uint32_t, 8>& state, const uint8_t* block) {
   std::array<uint32_t, 64> w;
   for (int t = 0; t < 16; ++t) w[t] = LoadBigEndian32(block + 4 * t);
   for (int t = 16; t < 64; ++t) {
     w[t] = SmallSigma1(w[t - 2]) + w[t - 7] + SmallSigma0(w[t - 15]) + w[t - 16];
   }
-  uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+  uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
   for (int t = 0; t < 64; ++t) {
     const uint32_t t1 = h + BigSigma1(e) + Ch(e, f, g) + kRoundConstants[t] + w[t];
     const uint32_t t2 = BigSigma0(a) + Maj(a, b, c);
@@ -76,14 +73,90 @@ void Sha256::Compress(const uint8_t* block) {
     b = a;
     a = t1 + t2;
   }
-  state_[0] += a;
-  state_[1] += b;
-  state_[2] += c;
-  state_[3] += d;
-  state_[4] += e;
-  state_[5] += f;
-  state_[6] += g;
-  state_[7] += h;
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
+}
+
+#if defined(__x86_64__)
+// The same blocks with the x86 SHA extensions (Intel SHA-NI, also on AMD Zen): the state is kept
+// as the register pair ABEF / CDGH that sha256rnds2 works on; each group of four rounds adds the
+// round constants to four schedule words (sha256msg1/msg2 extend the schedule) and runs two
+// sha256rnds2 of two rounds each.
+__attribute__((target("sha,sse4.1"))) void CompressShaNi(std::array<uint32_t, 8>& state,
+                                                         const uint8_t* blocks, size_t count) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state.data()));
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state.data() + 4));
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  for (size_t b = 0; b < count; ++b, blocks += 64) {
+    const __m128i abef_in = abef;
+    const __m128i cdgh_in = cdgh;
+    __m128i w[4];  // schedule words of the last four groups, group g in w[g % 4]
+    for (int g = 0; g < 16; ++g) {
+      __m128i words;
+      if (g < 4) {
+        words = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 16 * g)),
+                                 byte_swap);
+      } else {
+        // W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] for the four t of group g.
+        __m128i t = _mm_sha256msg1_epu32(w[g % 4], w[(g + 1) % 4]);
+        t = _mm_add_epi32(t, _mm_alignr_epi8(w[(g + 3) % 4], w[(g + 2) % 4], 4));
+        words = _mm_sha256msg2_epu32(t, w[(g + 3) % 4]);
+      }
+      w[g % 4] = words;
+      __m128i k = _mm_add_epi32(
+          words, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kRoundConstants.data() + 4 * g)));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, k);
+      k = _mm_shuffle_epi32(k, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, k);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+  hgfe = _mm_alignr_epi8(dchg, feba, 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state.data()), dcba);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state.data() + 4), hgfe);
+}
+
+bool HasShaNi() {
+  static const bool has = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  return has;
+}
+#else
+void CompressShaNi(std::array<uint32_t, 8>&, const uint8_t*, size_t) {}
+bool HasShaNi() { return false; }
+#endif
+
+std::atomic<bool> g_force_portable{false};
+
+}  // namespace
+
+void Sha256ForcePortableForTesting(bool force) { g_force_portable.store(force); }
+
+void Sha256::Compress(const uint8_t* blocks, size_t count) {
+  if (HasShaNi() && !g_force_portable.load(std::memory_order_relaxed)) {
+    CompressShaNi(state_, blocks, count);
+    return;
+  }
+  for (size_t b = 0; b < count; ++b) CompressPortable(state_, blocks + 64 * b);
+}
+
+void Sha256::Reset() {
+  state_ = kInitialState;
+  buffered_ = 0;
+  total_bytes_ = 0;
 }
 
 void Sha256::Update(const void* data, size_t size) {
@@ -97,13 +170,14 @@ void Sha256::Update(const void* data, size_t size) {
     p += take;
     size -= take;
     if (buffered_ < buffer_.size()) return;
-    Compress(buffer_.data());
+    Compress(buffer_.data(), 1);
     buffered_ = 0;
   }
-  while (size >= buffer_.size()) {
-    Compress(p);
-    p += buffer_.size();
-    size -= buffer_.size();
+  if (size >= buffer_.size()) {
+    const size_t blocks = size / buffer_.size();
+    Compress(p, blocks);
+    p += blocks * buffer_.size();
+    size -= blocks * buffer_.size();
   }
   if (size > 0) {
     std::memcpy(buffer_.data(), p, size);
@@ -117,12 +191,12 @@ Sha256Digest Sha256::Final() {
   buffer_[buffered_++] = 0x80;
   if (buffered_ > 56) {
     std::memset(buffer_.data() + buffered_, 0, buffer_.size() - buffered_);
-    Compress(buffer_.data());
+    Compress(buffer_.data(), 1);
     buffered_ = 0;
   }
   std::memset(buffer_.data() + buffered_, 0, 56 - buffered_);
   for (int i = 0; i < 8; ++i) buffer_[56 + i] = static_cast<uint8_t>(bit_length >> (56 - 8 * i));
-  Compress(buffer_.data());
+  Compress(buffer_.data(), 1);
   Sha256Digest digest;
   for (int i = 0; i < 8; ++i) StoreBigEndian32(state_[i], digest.data() + 4 * i);
   Reset();
