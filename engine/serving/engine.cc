@@ -49,7 +49,6 @@ Engine::Engine(std::unique_ptr<GoldFinchModel> model, std::unique_ptr<Tokenizer>
     runner_->set_finish_hook([this](ActiveSequence& seq) { CaptureFinal(seq); });
     if (options_.hot_kv_bytes > 0) {
       hot_kv_ = std::make_unique<HotKvCache>(options_.hot_kv_bytes);
-      runner_->set_hot_kv_cache(hot_kv_.get());
     }
   }
   thread_ = std::thread([this] { Loop(); });
@@ -159,7 +158,6 @@ void Engine::OnLookupDone(SeqId id, StatusOr<RestoredPrefix> restored, const KvP
   std::lock_guard<std::mutex> lock(mu_);
   rematerialize_tokens_ += static_cast<uint64_t>(kv.rebuilt_tokens);
   rematerialize_seconds_ += kv.seconds;
-  if (hot_kv_ != nullptr) hot_stats_ = hot_kv_->stats();
   auto it = sequences_.find(id);
   if (it == sequences_.end()) return;  // cancelled meanwhile
   ActiveSequence& seq = *it->second;
@@ -245,7 +243,7 @@ std::optional<EngineCacheStats> Engine::CacheStats() const {
   std::lock_guard<std::mutex> lock(mu_);
   stats.rematerialize_tokens = rematerialize_tokens_;
   stats.rematerialize_seconds = rematerialize_seconds_;
-  stats.hot = hot_stats_;
+  if (hot_kv_ != nullptr) stats.hot = hot_kv_->stats();
   return stats;
 }
 
@@ -359,9 +357,6 @@ void Engine::Loop() {
     CaptureAfterStep(plan, batch, result);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      rematerialize_tokens_ += static_cast<uint64_t>(step_stats.rematerialized_tokens);
-      if (hot_kv_ != nullptr) hot_stats_ = hot_kv_->stats();
-      rematerialize_seconds_ += step_stats.rematerialize_seconds;
       scheduler_.Update(plan, result);
       for (SeqId id : result.finished) sequences_.erase(id);
       for (SeqId id : result.failed) sequences_.erase(id);

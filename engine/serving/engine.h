@@ -152,8 +152,7 @@ class Engine {
   int64_t max_model_len_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<CacheWorker> cache_worker_;  // when options_.prefix_cache is set
-  std::unique_ptr<HotKvCache> hot_kv_;         // thread-safe (stats copied under mu_)
-  HotKvStats hot_stats_;                       // guarded by mu_
+  std::unique_ptr<HotKvCache> hot_kv_;         // thread-safe
 
   mutable std::mutex mu_;            // guards everything below
   std::condition_variable work_cv_;  // engine thread waits for work

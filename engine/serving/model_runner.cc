@@ -69,34 +69,19 @@ float LogprobOf(std::span<const float> row, TokenId token, int k, std::vector<To
 ModelRunner::ModelRunner(GoldFinchModel& model, const Tokenizer& tokenizer)
     : model_(model), tokenizer_(tokenizer) {}
 
-Status ModelRunner::Prepare(ActiveSequence& seq, RunnerStepStats* stats) {
+Status ModelRunner::Prepare(ActiveSequence& seq) {
   if (seq.state.has_value()) return Status::Ok();
   seq.queue_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.arrival).count();
-  if (seq.restored.has_value() && seq.restored->state.kv_materialised()) {
-    // A prefix restored from the cache whose K/V the engine's cache thread already prepared.
+  if (seq.restored.has_value()) {
+    // A prefix restored from the cache; the engine's cache thread gave it its K/V (a state
+    // without them fails in Forward with FailedPrecondition).
     seq.state.emplace(std::move(seq.restored->state));
     seq.restored.reset();
-    seq.state->ReserveKvCapacity(FinalRows(seq));
-  } else if (seq.restored.has_value()) {
-    // A prefix restored from the cache without K/V: copy its GOLD K/V from a kept state that
-    // starts with the same tokens (hot tier), else rebuild them from the compressed rows (no
-    // Finch-stack work).
-    const auto start = std::chrono::steady_clock::now();
-    seq.state.emplace(std::move(seq.restored->state));
-    seq.restored.reset();
-    seq.state->ReserveKvCapacity(FinalRows(seq));
-    const bool copied = hot_ != nullptr && hot_->FillKv(seq.request.cache.salt_hash, *seq.state);
-    if (!copied) GF_RETURN_IF_ERROR(model_.Rematerialize(*seq.state));
-    if (stats != nullptr) {
-      if (!copied) stats->rematerialized_tokens += seq.state->num_tokens();
-      stats->rematerialize_seconds +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
   } else {
     seq.state.emplace(model_.NewState());
-    seq.state->ReserveKvCapacity(FinalRows(seq));
   }
+  seq.state->ReserveKvCapacity(FinalRows(seq));
   seq.sampler.emplace(seq.request.sampling, seq.request.prompt);
   OutputRules rules;
   rules.stop = seq.request.stop;
@@ -120,7 +105,7 @@ StepResult ModelRunner::Execute(const StepPlan& plan, const std::vector<ActiveSe
     ActiveSequence* seq = sequences[i];
     if (seq == nullptr || seq->done) continue;
     const ScheduledChunk& chunk = plan.chunks[i];
-    if (Status prepared = Prepare(*seq, stats); !prepared.ok()) {
+    if (Status prepared = Prepare(*seq); !prepared.ok()) {
       Fail(*seq, prepared, result);
       continue;
     }

@@ -13,17 +13,14 @@
 
 #include "engine/model/goldfinch.h"
 #include "engine/serving/active_sequence.h"
-#include "engine/serving/hot_kv_cache.h"
 #include "engine/serving/step_plan.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace gf {
 
 struct RunnerStepStats {
-  int64_t prompt_tokens = 0;           // prompt tokens prefilled this step
-  int64_t sampled_tokens = 0;          // tokens sampled this step
-  int64_t rematerialized_tokens = 0;   // K/V rows rebuilt for prefixes restored from the cache
-  double rematerialize_seconds = 0.0;  // rebuilding or copying them from the hot tier
+  int64_t prompt_tokens = 0;   // prompt tokens prefilled this step
+  int64_t sampled_tokens = 0;  // tokens sampled this step
 };
 
 class ModelRunner {
@@ -41,9 +38,6 @@ class ModelRunner {
   void set_finish_hook(std::function<void(ActiveSequence&)> hook) {
     finish_hook_ = std::move(hook);
   }
-  // The hot K/V tier restored prefixes copy their K/V from when they can (nullptr = always
-  // rebuild). Not owned; engine thread only.
-  void set_hot_kv_cache(HotKvCache* hot) { hot_ = hot; }
 
  private:
   struct Slot {
@@ -55,9 +49,9 @@ class ModelRunner {
     int64_t rows = 0;          // logits rows
   };
 
-  // First scheduling of a sequence: its state (fresh, or the restored prefix with its K/V
-  // rebuilt), sampler and output processor. An error fails the sequence alone.
-  Status Prepare(ActiveSequence& seq, RunnerStepStats* stats);
+  // First scheduling of a sequence: its state (fresh, or the restored prefix with the K/V the
+  // engine prepared), sampler and output processor. An error fails the sequence alone.
+  Status Prepare(ActiveSequence& seq);
   // Runs Forward over the slots; on a batch failure retries one by one and fails the bad ones.
   void RunForward(std::vector<Slot>& slots, StepResult& result);
   void GatherPromptLogprobs(const Slot& slot);
@@ -68,7 +62,6 @@ class ModelRunner {
   const Tokenizer& tokenizer_;
   std::vector<float> logits_;
   std::function<void(ActiveSequence&)> finish_hook_;
-  HotKvCache* hot_ = nullptr;
 };
 
 // Logprob of `token` under log_softmax(row) and the `k` most likely alternatives (best first,
