@@ -31,6 +31,7 @@
 #include "cache_store/memory_store.h"
 #include "cache_store/tiered_store.h"
 #include "cli/args.h"
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "engine/prefix_cache/model_fingerprint.h"
@@ -111,12 +112,6 @@ StatusOr<Sample> Ask(Engine& engine, const std::vector<TokenId>& prompt, bool us
   if (!engine.WaitForCacheWrites(std::chrono::minutes(10)))
     return Unavailable("cache writes stuck");
   return sample;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 struct Setup {

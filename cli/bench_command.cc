@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/roofline.h"
@@ -60,13 +61,6 @@ const char kUsage[] =
     "  --json FILE              also write the results as JSON\n";
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Percent, or "-" when the reference is unknown.
 std::string Percent(double value, double reference) {
